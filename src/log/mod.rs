@@ -1,0 +1,451 @@
+//! `Log`: open (recovering), append, append a batch, sync, durable LSN, readers, listing.
+
+mod group_commit;
+mod retention;
+pub(crate) mod writer;
+
+use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, MutexGuard, RwLock};
+
+use crate::disk::dir;
+use crate::error::{Error, Result};
+use crate::ids::{Lsn, SegmentId};
+use crate::options::{Durability, Options, RecoveryMode};
+use crate::reader::{LogReader, View};
+use crate::recovery::{self, report::RecoveryReport};
+use crate::segment::active::ActiveSegment;
+use crate::segment::{Record, Segment, SegmentInfo};
+use group_commit::{GroupCommit, Turn};
+use writer::Writer;
+
+/// A durable, memory-mapped, segmented log. `Send + Sync`: share it with `Arc` between
+/// appending and reading threads.
+///
+/// ```
+/// use interstice::{Log, Options};
+/// # let dir = tempfile::tempdir().unwrap();
+/// let log = Log::open(dir.path(), Options::default())?;
+/// let first = log.append(b"hello")?;
+/// log.append_batch(&[b"a".as_slice(), b"b"])?;
+/// assert_eq!(log.sync()?, interstice::Lsn(3));
+/// let reader = log.reader();
+/// let payloads: Vec<&[u8]> = reader.iter_from(first).map(|r| r.unwrap().payload).collect();
+/// assert_eq!(payloads, [&b"hello"[..], b"a", b"b"]);
+/// # Ok::<(), interstice::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Log {
+    dir: PathBuf,
+    options: Options,
+    writer: Mutex<Option<Writer>>,
+    segments: RwLock<Vec<Arc<Segment>>>,
+    last_lsn: AtomicU64,
+    durable_lsn: AtomicU64,
+    group: GroupCommit,
+    poisoned: AtomicBool,
+    poison_cause: Mutex<String>,
+    report: RecoveryReport,
+    _lock: Option<File>,
+}
+
+impl Log {
+    /// Opens the log in `dir` for writing, creating the directory and the log if missing,
+    /// and recovers it as `options.recovery` says. Everything recovered is made durable.
+    ///
+    /// # Errors
+    /// `Error::Locked` when another writer holds the log; `Error::InvalidOptions`;
+    /// `Error::Corrupt` / `Error::TornTail` / `Error::NotALog` / `Error::UnsupportedVersion`
+    /// from recovery; `Error::Io` naming the file.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Log> {
+        let dir = dir.as_ref();
+        options.validate()?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+        let lock = dir::lock(dir)?;
+        let opened = recovery::recover(dir, &options, true)?;
+        let log_id = opened.log_id.unwrap_or_else(new_log_id);
+        let mut segments = opened.segments;
+        let next_lsn = next_lsn_after(&segments);
+        let resumed = match (segments.last(), opened.tail) {
+            (Some(last), Some(scan)) if !last.is_sealed() => {
+                Some(ActiveSegment::resume(Arc::clone(last), &scan))
+            }
+            _ => None,
+        };
+        let payload_max = options.payload_max();
+        let active = match resumed {
+            Some(active) => active,
+            None => {
+                let id = segments.last().map_or(SegmentId::FIRST, |s| s.id().next());
+                let prepared = writer::prepare(dir, id, options.segment_size)?;
+                let active =
+                    writer::activate(dir, log_id, options.segment_size, prepared, id, next_lsn)?;
+                segments.push(Arc::clone(active.segment()));
+                active
+            }
+        };
+        let mut writer = Writer::new(active, next_lsn, dir, log_id, options.segment_size, payload_max);
+        // Whatever recovery kept is made durable now, so the durable LSN starts at the end.
+        let unsynced = writer.active.take_unsynced();
+        let active_path = writer.active.segment().path().to_owned();
+        writer
+            .active
+            .segment()
+            .mapping()
+            .flush(unsynced)
+            .map_err(|e| Error::io("msync", &active_path, e))?;
+        writer.prepare_next();
+        let last = next_lsn - 1;
+        Ok(Log {
+            dir: dir.to_owned(),
+            options,
+            writer: Mutex::new(Some(writer)),
+            segments: RwLock::new(segments),
+            last_lsn: AtomicU64::new(last),
+            durable_lsn: AtomicU64::new(last),
+            group: GroupCommit::default(),
+            poisoned: AtomicBool::new(false),
+            poison_cause: Mutex::new(String::new()),
+            report: opened.report,
+            _lock: Some(lock),
+        })
+    }
+
+    /// Opens the log in `dir` read-only: takes no lock, writes nothing, and sees the records
+    /// present when it opened (a torn tail is left in place and not read).
+    ///
+    /// # Errors
+    /// `Error::NotALog` for a missing directory or one without segments; recovery errors as
+    /// for `open` (in `RecoveryMode::SkipCorrupt` damage is skipped when read instead).
+    pub fn open_read_only(dir: impl AsRef<Path>, options: Options) -> Result<Log> {
+        let dir = dir.as_ref();
+        options.validate()?;
+        let opened = recovery::recover(dir, &options, false)?;
+        if opened.segments.is_empty() {
+            return Err(Error::NotALog {
+                path: dir.to_owned(),
+                reason: "no segment files".into(),
+            });
+        }
+        let last = next_lsn_after(&opened.segments) - 1;
+        Ok(Log {
+            dir: dir.to_owned(),
+            options,
+            writer: Mutex::new(None),
+            segments: RwLock::new(opened.segments),
+            last_lsn: AtomicU64::new(last),
+            durable_lsn: AtomicU64::new(last),
+            group: GroupCommit::default(),
+            poisoned: AtomicBool::new(false),
+            poison_cause: Mutex::new(String::new()),
+            report: opened.report,
+            _lock: None,
+        })
+    }
+
+    /// The log's directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options it was opened with.
+    #[must_use]
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// What recovery found and did when the log was opened.
+    #[must_use]
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// True when opened read-only.
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        self._lock.is_none()
+    }
+
+    fn lock_writer(&self) -> Result<MutexGuard<'_, Option<Writer>>> {
+        self.check_poison()?;
+        let guard = self.writer.lock();
+        if guard.is_none() {
+            return Err(Error::ReadOnly {
+                path: self.dir.clone(),
+            });
+        }
+        Ok(guard)
+    }
+
+    fn check_poison(&self) -> Result<()> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(Error::Poisoned {
+                path: self.dir.clone(),
+                cause: self.poison_cause.lock().clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a failed flush: every later call fails until the log is reopened.
+    fn poison(&self, error: Error) -> Error {
+        let mut cause = self.poison_cause.lock();
+        if cause.is_empty() {
+            *cause = error.to_string();
+        }
+        self.poisoned.store(true, Ordering::Release);
+        error
+    }
+
+    /// Appends one record and returns its LSN. With `Durability::EveryAppend` it is durable
+    /// when this returns. A failed append leaves the log as it was.
+    ///
+    /// # Errors
+    /// `Error::RecordTooLarge`; `Error::ReadOnly`; `Error::Poisoned` after a failed flush;
+    /// `Error::Io` when a new segment cannot be created (a full disk), which leaves the log
+    /// usable once space is freed.
+    pub fn append(&self, payload: &[u8]) -> Result<Lsn> {
+        let lsn = {
+            let mut guard = self.lock_writer()?;
+            let writer = guard.as_mut().expect("checked by lock_writer");
+            writer.check_len(payload.len())?;
+            if crate::format::framed_len(payload.len()) > writer.active.room() {
+                self.rotate(writer)?;
+            }
+            let lsn = writer.write_one(payload);
+            self.last_lsn.store(lsn, Ordering::Release);
+            lsn
+        };
+        if self.options.durability == Durability::EveryAppend {
+            self.sync_to(Lsn(lsn))?;
+        }
+        Ok(Lsn(lsn))
+    }
+
+    /// Appends records atomically: after a crash all of them or none are there, and readers
+    /// never see part of the batch. Returns the last record's LSN (for an empty batch, the
+    /// log's last LSN).
+    ///
+    /// # Errors
+    /// As `append`, plus `Error::BatchTooLarge` when the batch does not fit in one segment.
+    pub fn append_batch<T: AsRef<[u8]>>(&self, records: &[T]) -> Result<Lsn> {
+        let lsn = {
+            let mut guard = self.lock_writer()?;
+            let writer = guard.as_mut().expect("checked by lock_writer");
+            if records.is_empty() {
+                return Ok(Lsn(writer.next_lsn - 1));
+            }
+            for record in records {
+                writer.check_len(record.as_ref().len())?;
+            }
+            let len = Writer::batch_len(records);
+            if len > writer.active.room_when_empty() {
+                return Err(Error::BatchTooLarge {
+                    len: len as u64,
+                    max: writer.active.room_when_empty() as u64,
+                });
+            }
+            if len > writer.active.room() {
+                self.rotate(writer)?;
+            }
+            let lsn = writer.write_batch(records);
+            self.last_lsn.store(lsn, Ordering::Release);
+            lsn
+        };
+        if self.options.durability == Durability::EveryAppend {
+            self.sync_to(Lsn(lsn))?;
+        }
+        Ok(Lsn(lsn))
+    }
+
+    /// Seals the active segment and continues in a new one, starting at the next LSN.
+    ///
+    /// # Errors
+    /// As `append`.
+    pub fn rotate_now(&self) -> Result<()> {
+        let mut guard = self.lock_writer()?;
+        let writer = guard.as_mut().expect("checked by lock_writer");
+        self.rotate(writer)
+    }
+
+    fn rotate(&self, writer: &mut Writer) -> Result<()> {
+        let next_id = writer.active.segment().id().next();
+        let base = writer.next_lsn;
+        self.seal_active(writer)?;
+        let active = writer.activate(next_id, base)?;
+        self.segments.write().push(Arc::clone(active.segment()));
+        writer.active = active;
+        writer.prepare_next();
+        self.apply_retention(writer)
+    }
+
+    fn seal_active(&self, writer: &mut Writer) -> Result<()> {
+        let path = writer.active.segment().path().to_owned();
+        writer
+            .active
+            .seal()
+            .map_err(|e| self.poison(Error::io("seal (msync)", path, e)))?;
+        self.durable_lsn.fetch_max(writer.next_lsn - 1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Makes every record appended so far durable and returns the durable LSN. Concurrent
+    /// callers share one flush.
+    ///
+    /// # Errors
+    /// `Error::Io` when the flush fails, after which the log is poisoned; `Error::Poisoned`.
+    pub fn sync(&self) -> Result<Lsn> {
+        if self.is_read_only() {
+            return Ok(self.durable_lsn());
+        }
+        self.sync_to(Lsn(self.last_lsn.load(Ordering::Acquire)))
+    }
+
+    /// Waits until `lsn` is durable, leading a flush when none is running.
+    ///
+    /// # Errors
+    /// As `sync`.
+    pub fn sync_to(&self, lsn: Lsn) -> Result<Lsn> {
+        let target = lsn.0;
+        loop {
+            self.check_poison()?;
+            let durable = self.durable_lsn.load(Ordering::Acquire);
+            if durable >= target {
+                return Ok(Lsn(durable));
+            }
+            let turn = self
+                .group
+                .enter(|| self.durable_lsn.load(Ordering::Acquire) >= target);
+            if turn == Turn::Lead {
+                let flushed = self.flush_leader();
+                self.group.leave();
+                flushed?;
+            }
+        }
+    }
+
+    fn flush_leader(&self) -> Result<()> {
+        let (map, range, lsn, path) = {
+            let mut guard = self.lock_writer()?;
+            let writer = guard.as_mut().expect("checked by lock_writer");
+            writer.active.write_marker();
+            let range = writer.active.take_unsynced();
+            let segment = writer.active.segment();
+            (
+                Arc::clone(segment.mapping()),
+                range,
+                writer.next_lsn - 1,
+                segment.path().to_owned(),
+            )
+        };
+        map.flush(range)
+            .map_err(|e| self.poison(Error::io("msync", path, e)))?;
+        self.durable_lsn.fetch_max(lsn, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// The highest LSN guaranteed to survive a crash (`Lsn::ZERO` when none).
+    #[must_use]
+    pub fn durable_lsn(&self) -> Lsn {
+        Lsn(self.durable_lsn.load(Ordering::Acquire))
+    }
+
+    /// The last LSN appended (`Lsn::ZERO` when none; after `truncate_after`, its argument).
+    #[must_use]
+    pub fn last_lsn(&self) -> Lsn {
+        Lsn(self.last_lsn.load(Ordering::Acquire))
+    }
+
+    /// The first LSN held, if the log holds any record.
+    #[must_use]
+    pub fn first_lsn(&self) -> Option<Lsn> {
+        self.segments
+            .read()
+            .iter()
+            .find(|s| s.records() > 0)
+            .map(|s| Lsn(s.first_lsn()))
+    }
+
+    /// A snapshot for reading: the records published when it is taken, in segments it keeps
+    /// mapped for as long as it lives (even if retention removes their files).
+    #[must_use]
+    pub fn reader(&self) -> LogReader {
+        let skip = self.options.recovery == RecoveryMode::SkipCorrupt;
+        let views = self.segments.read().iter().map(View::of).collect();
+        LogReader::new(views, skip)
+    }
+
+    /// Reads one record by LSN (O(log n) through the sparse index), copying its payload.
+    ///
+    /// # Errors
+    /// `Error::Corrupt` when the record or one before it in its index stride is damaged.
+    pub fn read(&self, lsn: Lsn) -> Result<Option<Vec<u8>>> {
+        let reader = self.reader();
+        Ok(reader.get(lsn)?.map(|record| record.payload.to_vec()))
+    }
+
+    /// Hands every record from `from` on to `consume`, in LSN order, as borrowed slices of
+    /// the mapping. Each segment is released as soon as it has been walked, so memory use does
+    /// not grow with the log. Returns the number of records handed over.
+    ///
+    /// # Errors
+    /// The first error of `consume`, or `Error::Corrupt` converted into `E`.
+    pub fn replay<E: From<Error>>(
+        &self,
+        from: Lsn,
+        mut consume: impl FnMut(Record<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<u64, E> {
+        let reader = self.reader();
+        let mut count = 0;
+        for view in reader.into_views() {
+            if view.lsn_end() <= from.0 {
+                continue;
+            }
+            for record in view.cursor(from.0) {
+                consume(record?)?;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// The segments, in LSN order.
+    #[must_use]
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        self.segments.read().iter().map(|s| s.info()).collect()
+    }
+
+    /// Makes everything durable (unless `Durability::None`) and closes the log.
+    ///
+    /// # Errors
+    /// As `sync`.
+    pub fn close(self) -> Result<()> {
+        if self.options.durability != Durability::None && !self.is_read_only() {
+            self.sync()?;
+        }
+        Ok(())
+    }
+}
+
+fn next_lsn_after(segments: &[Arc<Segment>]) -> u64 {
+    segments.last().map_or(1, |last| {
+        let held = segments.iter().rev().find(|s| s.records() > 0).map_or(0, |s| s.last_lsn());
+        (held + 1).max(last.base_lsn())
+    })
+}
+
+fn new_log_id() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}

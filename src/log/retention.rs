@@ -1,0 +1,101 @@
+//! Retention and suffix removal: `truncate_before`, `truncate_after`, and the limits by bytes
+//! and by segment count applied after each rotation.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::Log;
+use super::writer::Writer;
+use crate::disk::file;
+use crate::error::Result;
+use crate::ids::Lsn;
+use crate::segment::Segment;
+
+impl Log {
+    /// Removes every sealed segment all of whose records are below `lsn` (retention). The
+    /// records at and after `lsn` stay; so may a few below it, in the segment holding `lsn`.
+    /// Readers holding removed segments keep reading them. Returns the number removed.
+    ///
+    /// # Errors
+    /// `Error::ReadOnly`, `Error::Poisoned`, or `Error::Io` from removing a file.
+    pub fn truncate_before(&self, lsn: Lsn) -> Result<usize> {
+        let mut guard = self.lock_writer()?;
+        let _writer = guard.as_mut().expect("checked by lock_writer");
+        self.remove_oldest_while(|segments| segments.len() > 1 && segments[1].base_lsn() <= lsn.0)
+    }
+
+    /// Removes every record after `lsn` (suffix removal, for consensus logs and repair). The
+    /// next append gets `lsn + 1`: removed LSNs are given again to the records that replace
+    /// them. Readers taken before keep seeing the old records.
+    ///
+    /// # Errors
+    /// `Error::ReadOnly`, `Error::Poisoned`, or `Error::Io` from sealing, removing a file or
+    /// creating the segment that continues the log.
+    pub fn truncate_after(&self, lsn: Lsn) -> Result<()> {
+        let mut guard = self.lock_writer()?;
+        let writer = guard.as_mut().expect("checked by lock_writer");
+        let x = lsn.0;
+        if x + 1 >= writer.next_lsn {
+            return Ok(());
+        }
+        self.seal_active(writer)?;
+        let segments = self.segments.read().clone();
+        // The segment that keeps the records up to `x`: the last one starting at or before
+        // `x + 1`, or the first one (then masked whole) when `x` precedes the log.
+        let keep = segments
+            .iter()
+            .rposition(|s| s.base_lsn() <= x + 1)
+            .unwrap_or(0);
+        // Newest first, so a crash leaves a contiguous run of segments.
+        for removed in segments[keep + 1..].iter().rev() {
+            file::remove_durably(removed.path())?;
+        }
+        let id = segments[keep].id().next();
+        let active = writer.activate(id, x + 1)?;
+        Segment::set_lsn_end(&segments[keep], x + 1);
+        {
+            let mut list = self.segments.write();
+            list.truncate(keep + 1);
+            list.push(Arc::clone(active.segment()));
+        }
+        writer.active = active;
+        writer.next_lsn = x + 1;
+        writer.prepare_next();
+        self.last_lsn.store(x, Ordering::Release);
+        self.durable_lsn.fetch_min(x, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Applies `options.retention` (called after each rotation, under the writer lock).
+    pub(super) fn apply_retention(&self, _writer: &mut Writer) -> Result<()> {
+        let retention = self.options.retention;
+        if retention.segments_max.is_none() && retention.bytes_max.is_none() {
+            return Ok(());
+        }
+        self.remove_oldest_while(|segments| {
+            let bytes: u64 = segments.iter().map(|s| s.header().segment_size).sum();
+            segments.len() > 1
+                && (retention.segments_max.is_some_and(|max| segments.len() > max)
+                    || retention.bytes_max.is_some_and(|max| bytes > max))
+        })
+        .map(|_| ())
+    }
+
+    /// Removes the oldest segment while `over` holds (never the active one), each removal
+    /// durable before the next, so the remaining segments stay contiguous.
+    fn remove_oldest_while(&self, over: impl Fn(&[Arc<Segment>]) -> bool) -> Result<usize> {
+        let mut removed = 0;
+        loop {
+            let oldest = {
+                let segments = self.segments.read();
+                if !over(&segments) || segments.len() < 2 {
+                    return Ok(removed);
+                }
+                Arc::clone(&segments[0])
+            };
+            file::remove_durably(oldest.path())?;
+            self.segments.write().remove(0);
+            removed += 1;
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The serialized append path: framing into the active segment, rotation to a segment that
+//! was preallocated and write-faulted ahead of need by a background thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::disk::dir;
+use crate::disk::file;
+use crate::disk::mmap::Mapping;
+use crate::error::{Error, Result};
+use crate::format::header::HeaderInfo;
+use crate::format::record::FLAG_BATCH_CONTINUES;
+use crate::format::{SEGMENT_HEADER_SIZE, framed_len, payload_capacity};
+use crate::ids::SegmentId;
+use crate::segment::active::ActiveSegment;
+use crate::segment::scan::{Scan, ScanConfig};
+use crate::segment::{Counts, Segment};
+
+/// A preallocated, mapped, write-faulted segment file under its temporary name.
+#[derive(Debug)]
+pub struct Prepared {
+    path: PathBuf,
+    map: Mapping,
+}
+
+/// Creates the next segment file under a temporary name (never part of the log until it is
+/// renamed), preallocated with fallocate and with its pages faulted in writable.
+///
+/// # Errors
+/// `Error::Io` naming the file (a full disk fails here, never later as a SIGBUS).
+pub fn prepare(dir: &Path, id: SegmentId, segment_size: u64) -> Result<Prepared> {
+    let path = dir.join(dir::preparing_file_name(id));
+    if path.exists() {
+        std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+    }
+    let created = file::create_preallocated(&path, segment_size)?;
+    let mut map = Mapping::map(&created, true).map_err(|e| Error::io("map", &path, e))?;
+    map.populate_write();
+    Ok(Prepared { path, map })
+}
+
+/// Turns a prepared file into segment `id` starting at `base_lsn`: header written and
+/// flushed, then renamed into place and the directory fsynced.
+///
+/// # Errors
+/// `Error::Io` naming the file.
+pub fn activate(
+    dir: &Path,
+    log_id: u64,
+    segment_size: u64,
+    prepared: Prepared,
+    id: SegmentId,
+    base_lsn: u64,
+) -> Result<ActiveSegment> {
+    let Prepared { path, mut map } = prepared;
+    let header = HeaderInfo {
+        log_id,
+        segment_id: id.0,
+        base_lsn,
+        segment_size,
+    };
+    map.exclusive()[..SEGMENT_HEADER_SIZE].copy_from_slice(&header.encode());
+    map.flush(0..SEGMENT_HEADER_SIZE)
+        .map_err(|e| Error::io("msync", &path, e))?;
+    let final_path = dir.join(dir::segment_file_name(id));
+    file::rename_durably(&path, &final_path)?;
+    let payload_max = payload_capacity(segment_size);
+    let segment = Arc::new(Segment::new(
+        final_path,
+        header,
+        payload_max,
+        Arc::new(map),
+        Counts {
+            data_end: SEGMENT_HEADER_SIZE,
+            first_lsn: 0,
+            last_lsn: 0,
+            records: 0,
+        },
+        None,
+        Vec::new(),
+    ));
+    let start = Scan::start(&ScanConfig {
+        seed: header.seed(),
+        base_lsn,
+        payload_max,
+        skip_damage: false,
+    });
+    Ok(ActiveSegment::resume(segment, &start))
+}
+
+/// The writer's state, behind the log's mutex.
+#[derive(Debug)]
+pub struct Writer {
+    pub(crate) active: ActiveSegment,
+    pub(crate) next_lsn: u64,
+    dir: PathBuf,
+    log_id: u64,
+    segment_size: u64,
+    payload_max: u64,
+    preparing: Option<JoinHandle<Result<Prepared>>>,
+}
+
+impl Writer {
+    /// A writer appending to `active`, whose next record gets `next_lsn`.
+    #[must_use]
+    pub fn new(
+        active: ActiveSegment,
+        next_lsn: u64,
+        dir: &Path,
+        log_id: u64,
+        segment_size: u64,
+        payload_max: u64,
+    ) -> Writer {
+        Writer {
+            active,
+            next_lsn,
+            dir: dir.to_owned(),
+            log_id,
+            segment_size,
+            payload_max,
+            preparing: None,
+        }
+    }
+
+    /// Starts preparing the segment after the active one in the background.
+    pub fn prepare_next(&mut self) {
+        if self.preparing.is_some() {
+            return;
+        }
+        let dir = self.dir.clone();
+        let id = self.active.segment().id().next();
+        let size = self.segment_size;
+        let spawned = std::thread::Builder::new()
+            .name("interstice-prepare".into())
+            .spawn(move || prepare(&dir, id, size));
+        // When no thread can be spawned, rotation prepares synchronously.
+        self.preparing = spawned.ok();
+    }
+
+    /// Waits for the background preparation (if any) to finish.
+    pub fn finish_preparing(&mut self) -> Option<Result<Prepared>> {
+        let handle = self.preparing.take()?;
+        Some(handle.join().unwrap_or_else(|_| {
+            Err(Error::io(
+                "prepare",
+                &self.dir,
+                std::io::Error::other("preparation thread panicked"),
+            ))
+        }))
+    }
+
+    /// A prepared file for segment `id`: the background one if it succeeded, else made now.
+    fn take_prepared(&mut self, id: SegmentId) -> Result<Prepared> {
+        match self.finish_preparing() {
+            Some(Ok(prepared)) => Ok(prepared),
+            Some(Err(_)) | None => prepare(&self.dir, id, self.segment_size),
+        }
+    }
+
+    /// Turns the prepared file into segment `id` starting at `base_lsn`.
+    ///
+    /// # Errors
+    /// `Error::Io` naming the file.
+    pub fn activate(&mut self, id: SegmentId, base_lsn: u64) -> Result<ActiveSegment> {
+        let prepared = self.take_prepared(id)?;
+        activate(&self.dir, self.log_id, self.segment_size, prepared, id, base_lsn)
+    }
+
+    /// Checks that a payload is within limits.
+    pub fn check_len(&self, len: usize) -> Result<()> {
+        if len as u64 > self.payload_max {
+            return Err(Error::RecordTooLarge {
+                len: len as u64,
+                max: self.payload_max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes one record into the active segment (which has room) and publishes it.
+    #[inline]
+    pub fn write_one(&mut self, payload: &[u8]) -> u64 {
+        let lsn = self.next_lsn;
+        self.active.write(lsn, 0, payload);
+        self.active.publish();
+        self.next_lsn += 1;
+        lsn
+    }
+
+    /// Writes a batch into the active segment (which has room for all of it) and publishes
+    /// it at once, so readers and recovery see all of it or none.
+    pub fn write_batch<T: AsRef<[u8]>>(&mut self, records: &[T]) -> u64 {
+        let count = records.len();
+        for (i, payload) in records.iter().enumerate() {
+            let flags = if i + 1 < count { FLAG_BATCH_CONTINUES } else { 0 };
+            self.active.write(self.next_lsn, flags, payload.as_ref());
+            self.next_lsn += 1;
+        }
+        self.active.publish();
+        self.next_lsn - 1
+    }
+
+    /// Framed size of a batch.
+    #[must_use]
+    pub fn batch_len<T: AsRef<[u8]>>(records: &[T]) -> usize {
+        records.iter().map(|r| framed_len(r.as_ref().len())).sum()
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Some(Ok(prepared)) = self.finish_preparing() {
+            let _ = std::fs::remove_file(&prepared.path);
+        }
+    }
+}

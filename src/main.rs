@@ -1,0 +1,5 @@
+//! `interstice`: the operator's command-line tool.
+
+fn main() {
+    println!("interstice");
+}

@@ -1,0 +1,456 @@
+//! The open-time walk: classify where each segment's records stop (clean end, torn tail or
+//! corruption), repair what the recovery mode allows, and hand the segments to the log.
+
+pub mod repair;
+pub mod report;
+
+use std::fs::{self, OpenOptions};
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::disk::dir;
+use crate::disk::mmap::Mapping;
+use crate::error::{Damage, Error, Result};
+use crate::format::footer::{self, FooterInfo};
+use crate::format::header::{HeaderError, HeaderInfo};
+use crate::format::{FORMAT_VERSION, SEGMENT_HEADER_SIZE, data_capacity, payload_capacity};
+use crate::ids::{Lsn, SegmentId};
+use crate::options::{Options, RecoveryMode};
+use crate::segment::scan::{self, Scan, ScanConfig, Stop};
+use crate::segment::{Counts, Segment};
+use report::{Outcome, RecoveryReport, SegmentRecovery, SkippedRange};
+
+/// The segments of an opened log.
+#[derive(Debug, Default)]
+pub struct Opened {
+    /// The log's identity, from its first segment (`None` for an empty directory).
+    pub log_id: Option<u64>,
+    /// Segments in LSN order; only the last may be unsealed.
+    pub segments: Vec<Arc<Segment>>,
+    /// The walk of the last segment when it is unsealed, to resume writing from.
+    pub tail: Option<Scan>,
+    /// What was found and done.
+    pub report: RecoveryReport,
+}
+
+struct Context<'a> {
+    dir: &'a Path,
+    options: &'a Options,
+    writable: bool,
+    log_id: Option<u64>,
+    last_good_lsn: u64,
+}
+
+impl Context<'_> {
+    fn skip(&self) -> bool {
+        self.options.recovery == RecoveryMode::SkipCorrupt
+    }
+
+    fn corrupt(&self, path: &Path, offset: usize, damage: Damage) -> Error {
+        Error::Corrupt {
+            path: path.to_owned(),
+            offset: offset as u64,
+            last_good_lsn: Lsn(self.last_good_lsn),
+            damage,
+        }
+    }
+}
+
+/// Opens every segment of the log in `dir`. A writable open removes half-prepared files and
+/// repairs what `options.recovery` allows; a read-only one changes nothing.
+///
+/// # Errors
+/// `Error::NotALog`, `Error::Corrupt`, `Error::TornTail` (strict mode),
+/// `Error::UnsupportedVersion` or `Error::Io`, each naming the file.
+pub fn recover(dir: &Path, options: &Options, writable: bool) -> Result<Opened> {
+    let listing = dir::list(dir)?;
+    let mut opened = Opened::default();
+    if writable {
+        for path in listing.preparing {
+            fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+            opened.report.removed.push(path);
+        }
+    }
+    let mut context = Context {
+        dir,
+        options,
+        writable,
+        log_id: None,
+        last_good_lsn: 0,
+    };
+    let count = listing.segments.len();
+    let mut expected_id: Option<SegmentId> = None;
+    for (i, (id, path)) in listing.segments.iter().enumerate() {
+        if let Some(expected) = expected_id
+            && *id != expected
+        {
+            return Err(context.corrupt(
+                &dir.join(dir::segment_file_name(expected)),
+                0,
+                Damage::SegmentHeader(format!("segment {expected} is missing (found {id} next)")),
+            ));
+        }
+        expected_id = Some(id.next());
+        let last = i + 1 == count;
+        let Some((segment, tail, recovery)) = load(&mut context, *id, path, last)? else {
+            if writable {
+                crate::disk::file::remove_durably(path)?;
+            }
+            opened.report.removed.push(path.clone());
+            continue;
+        };
+        if let Some(previous) = opened.segments.last() {
+            Segment::set_lsn_end(previous, segment.base_lsn());
+        }
+        if segment.records() > 0 {
+            context.last_good_lsn = segment.last_lsn();
+        }
+        opened.tail = tail;
+        opened.report.segments.push(recovery);
+        opened.segments.push(segment);
+    }
+    opened.log_id = context.log_id;
+    Ok(opened)
+}
+
+type Loaded = (Arc<Segment>, Option<Scan>, SegmentRecovery);
+
+fn load(context: &mut Context<'_>, id: SegmentId, path: &Path, last: bool) -> Result<Option<Loaded>> {
+    let rw = context.writable && (last || context.skip());
+    let file = OpenOptions::new()
+        .read(true)
+        .write(rw)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+    if len < SEGMENT_HEADER_SIZE as u64 {
+        return Err(context.corrupt(
+            path,
+            0,
+            Damage::SegmentHeader(format!("file is {len} bytes, shorter than a segment header")),
+        ));
+    }
+    let mut map = Mapping::map(&file, rw).map_err(|e| Error::io("map", path, e))?;
+    let header = match HeaderInfo::decode(map.whole()) {
+        Ok(header) => header,
+        Err(HeaderError::Zeroed) if last && map.whole().iter().all(|&b| b == 0) => return Ok(None),
+        Err(HeaderError::Foreign) => {
+            return Err(Error::NotALog {
+                path: path.to_owned(),
+                reason: "no Interstice segment magic at the start of a .seg file".into(),
+            });
+        }
+        Err(HeaderError::Version(found)) => {
+            return Err(Error::UnsupportedVersion {
+                path: path.to_owned(),
+                found,
+                supported: FORMAT_VERSION,
+            });
+        }
+        Err(other) => return Err(context.corrupt(path, 0, Damage::SegmentHeader(other.to_string()))),
+    };
+    check_header(context, &header, id, len, path)?;
+    let seed = header.seed();
+    let capacity = data_capacity(header.segment_size);
+    let config = ScanConfig {
+        seed,
+        base_lsn: header.base_lsn,
+        payload_max: payload_capacity(header.segment_size),
+        skip_damage: context.skip(),
+    };
+    let footer = footer::decode(map.whole(), seed, capacity);
+    let loaded = match footer {
+        Ok(Some(info)) if info.segment_id == id.0 => {
+            load_sealed(context, path, header, map, &config, info)?
+        }
+        Ok(None) if last => load_active(context, path, header, map, &config)?,
+        Ok(_) | Err(_) if context.skip() => load_unsealable(context, path, header, map, &config)?,
+        Ok(None) => {
+            return Err(context.corrupt(
+                path,
+                usize::try_from(len).unwrap_or(usize::MAX) - crate::format::FOOTER_SIZE,
+                Damage::Footer("missing on a segment that is not the last".into()),
+            ));
+        }
+        Ok(Some(info)) => {
+            return Err(context.corrupt(
+                path,
+                usize::try_from(len).unwrap_or(usize::MAX) - crate::format::FOOTER_SIZE,
+                Damage::Footer(format!("names segment {}", info.segment_id)),
+            ));
+        }
+        Err(why) => {
+            return Err(context.corrupt(
+                path,
+                usize::try_from(len).unwrap_or(usize::MAX) - crate::format::FOOTER_SIZE,
+                Damage::Footer(why),
+            ));
+        }
+    };
+    Ok(Some(loaded))
+}
+
+fn check_header(
+    context: &mut Context<'_>,
+    header: &HeaderInfo,
+    id: SegmentId,
+    len: u64,
+    path: &Path,
+) -> Result<()> {
+    let problem = if header.segment_id != id.0 {
+        Some(format!("header names segment {} but the file name says {id}", header.segment_id))
+    } else if header.segment_size != len {
+        Some(format!("file is {len} bytes but its header says {}", header.segment_size))
+    } else if context.log_id.is_some_and(|log_id| log_id != header.log_id) {
+        Some("segment belongs to another log (log id differs)".into())
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        return Err(context.corrupt(path, 0, Damage::SegmentHeader(problem)));
+    }
+    context.log_id = Some(header.log_id);
+    Ok(())
+}
+
+fn recovery(id: SegmentId, path: &Path, walk: Option<&Scan>, outcome: Outcome) -> SegmentRecovery {
+    SegmentRecovery {
+        id,
+        path: path.to_owned(),
+        bytes_scanned: walk.map_or(0, |w| w.end as u64),
+        records: walk.map_or(0, |w| w.records),
+        last_lsn: walk.filter(|w| w.records > 0).map(|w| Lsn(w.last_lsn)),
+        outcome,
+        quarantined: Vec::new(),
+        modified: false,
+    }
+}
+
+fn load_sealed(
+    context: &mut Context<'_>,
+    path: &Path,
+    header: HeaderInfo,
+    mut map: Mapping,
+    config: &ScanConfig,
+    info: FooterInfo,
+) -> Result<Loaded> {
+    let id = SegmentId(header.segment_id);
+    let mut outcome = Outcome::Sealed;
+    let mut report = None;
+    if context.options.verify_sealed_on_open || context.skip() {
+        let capacity = data_capacity(header.segment_size);
+        let walk = scan::scan(map.whole(), capacity, config);
+        let agrees = walk.stop == Stop::End
+            && walk.skipped.is_empty()
+            && walk.end as u64 == info.data_end
+            && walk.records == info.records
+            && walk.chain.value() == info.chain;
+        if !agrees && !context.skip() {
+            let (offset, damage) = match walk.stop {
+                Stop::Damage { offset, damage } => (offset, damage),
+                Stop::End => (walk.end, Damage::Footer("footer disagrees with the records".into())),
+            };
+            context.last_good_lsn = walk.last_lsn;
+            return Err(context.corrupt(path, offset, damage));
+        }
+        if !agrees {
+            return load_unsealable(context, path, header, map, config);
+        }
+        outcome = Outcome::SealedVerified;
+        report = Some(walk);
+    }
+    let counts = Segment::counts_from_footer(&info);
+    map.set_frozen(map.len());
+    let mut recovery = recovery(id, path, report.as_ref(), outcome);
+    recovery.records = info.records;
+    recovery.last_lsn = (info.records > 0).then_some(Lsn(info.last_lsn));
+    let segment = Segment::new(
+        path.to_owned(),
+        header,
+        config.payload_max,
+        Arc::new(map),
+        counts,
+        Some(info.index_entries),
+        Vec::new(),
+    );
+    Ok((Arc::new(segment), None, recovery))
+}
+
+/// The last, unsealed segment: find where its records end and classify the stop.
+fn load_active(
+    context: &mut Context<'_>,
+    path: &Path,
+    header: HeaderInfo,
+    mut map: Mapping,
+    config: &ScanConfig,
+) -> Result<Loaded> {
+    let id = SegmentId(header.segment_id);
+    let capacity = data_capacity(header.segment_size);
+    let mut walk = scan::scan(map.whole(), capacity, config);
+    let bad = match &walk.stop {
+        Stop::End => {
+            let tail = scan::nonzero_end(&map.whole()[..capacity], walk.end);
+            (tail > walk.end).then(|| (walk.end, Damage::Garbage))
+        }
+        Stop::Damage { offset, damage } => Some((*offset, damage.clone())),
+    };
+    let mut outcome = Outcome::CleanEnd;
+    let mut recovery_quarantined = Vec::new();
+    let mut modified = false;
+    if let Some((offset, damage)) = bad {
+        context.last_good_lsn = walk.last_lsn;
+        let data = &map.whole()[..capacity];
+        if !context.skip() && scan::vouched_by_later_marker(data, offset, config) {
+            return Err(context.corrupt(path, offset, damage));
+        }
+        if context.options.recovery == RecoveryMode::Strict {
+            return Err(Error::TornTail {
+                path: path.to_owned(),
+                offset: offset as u64,
+                last_good_lsn: Lsn(walk.last_lsn),
+                damage,
+            });
+        }
+        let tail_end = scan::nonzero_end(data, offset).max(offset);
+        if context.writable && tail_end > offset {
+            recovery_quarantined.push(repair::quarantine(context.dir, id, offset, &data[offset..tail_end])?);
+            map.exclusive()[offset..tail_end].fill(0);
+            map.flush(offset..tail_end).map_err(|e| Error::io("msync", path, e))?;
+            modified = true;
+        }
+        outcome = Outcome::TornTail {
+            offset: offset as u64,
+            damage,
+            bytes: (tail_end - offset) as u64,
+        };
+    }
+    if !walk.skipped.is_empty() {
+        let skipped = skipped_ranges(&walk);
+        if context.writable {
+            let ranges = ranges_to_pad(&walk);
+            let files = repair::pad_ranges(context.dir, path, id, map.exclusive(), config.seed, &ranges)?;
+            recovery_quarantined.extend(files);
+            map.flush(0..capacity).map_err(|e| Error::io("msync", path, e))?;
+            walk = scan::scan(map.whole(), capacity, config);
+            modified = true;
+        }
+        outcome = Outcome::Skipped(skipped);
+    }
+    let counts = Counts {
+        data_end: walk.end,
+        first_lsn: walk.first_lsn,
+        last_lsn: if walk.records == 0 { 0 } else { walk.last_lsn },
+        records: walk.records,
+    };
+    let mut recovery = recovery(id, path, Some(&walk), outcome);
+    recovery.quarantined = recovery_quarantined;
+    recovery.modified = modified;
+    let segment = Segment::new(
+        path.to_owned(),
+        header,
+        config.payload_max,
+        Arc::new(map),
+        counts,
+        None,
+        walk.index.clone(),
+    );
+    Ok((Arc::new(segment), Some(walk), recovery))
+}
+
+/// A segment whose footer is damaged or disagrees with its records, in skip mode: keep the
+/// intact records; a writable open pads the damage and reseals it.
+fn load_unsealable(
+    context: &mut Context<'_>,
+    path: &Path,
+    header: HeaderInfo,
+    mut map: Mapping,
+    config: &ScanConfig,
+) -> Result<Loaded> {
+    let id = SegmentId(header.segment_id);
+    let capacity = data_capacity(header.segment_size);
+    let walk = scan::scan(map.whole(), capacity, config);
+    let mut skipped = skipped_ranges(&walk);
+    let mut ranges = ranges_to_pad(&walk);
+    if let Stop::Damage { offset, damage } = &walk.stop {
+        let end = scan::nonzero_end(&map.whole()[..capacity], *offset).max(*offset);
+        skipped.push(SkippedRange {
+            range: *offset as u64..end as u64,
+            damage: damage.clone(),
+        });
+        ranges.push(*offset..end);
+    }
+    let mut recovery = recovery(id, path, Some(&walk), Outcome::Skipped(skipped));
+    let info = if context.writable {
+        let bytes = map.exclusive();
+        let mut files = Vec::new();
+        let mut to_zero = Vec::new();
+        for range in ranges {
+            if range.len() >= crate::format::RECORD_HEADER_SIZE {
+                files.extend(repair::pad_ranges(context.dir, path, id, bytes, config.seed, &[range])?);
+            } else if !range.is_empty() {
+                to_zero.push(range);
+            }
+        }
+        for range in to_zero {
+            files.push(repair::quarantine(context.dir, id, range.start, &bytes[range.clone()])?);
+            bytes[range].fill(0);
+        }
+        let info = repair::reseal(path, bytes, config)?;
+        map.flush(0..map.len()).map_err(|e| Error::io("msync", path, e))?;
+        recovery.quarantined = files;
+        recovery.modified = true;
+        info
+    } else {
+        FooterInfo {
+            segment_id: id.0,
+            first_lsn: walk.first_lsn,
+            last_lsn: if walk.records == 0 { 0 } else { walk.last_lsn },
+            records: walk.records,
+            data_end: walk.end as u64,
+            chain: walk.chain.value(),
+            index_entries: 0,
+        }
+    };
+    recovery.records = info.records;
+    recovery.last_lsn = (info.records > 0).then_some(Lsn(info.last_lsn));
+    map.set_frozen(map.len());
+    let mut counts = Segment::counts_from_footer(&info);
+    if !context.writable {
+        counts.data_end = walk.end.max(counts.data_end);
+    }
+    // A read-only view keeps the damage in place; its readers skip it (skip mode) and it
+    // searches no index.
+    let sealed_entries = context.writable.then_some(info.index_entries);
+    let segment = Segment::new(
+        path.to_owned(),
+        header,
+        config.payload_max,
+        Arc::new(map),
+        counts,
+        sealed_entries.or(Some(0)),
+        Vec::new(),
+    );
+    Ok((Arc::new(segment), None, recovery))
+}
+
+fn skipped_ranges(walk: &Scan) -> Vec<SkippedRange> {
+    walk.skipped
+        .iter()
+        .map(|s| SkippedRange {
+            range: s.range.start as u64..s.range.end as u64,
+            damage: s.damage.clone(),
+        })
+        .collect()
+}
+
+fn ranges_to_pad(walk: &Scan) -> Vec<Range<usize>> {
+    let mut ranges: Vec<Range<usize>> = walk
+        .skipped
+        .iter()
+        .map(|s| s.range.clone())
+        .chain(walk.stale_markers.iter().cloned())
+        .collect();
+    ranges.sort_by_key(|r| r.start);
+    ranges
+}

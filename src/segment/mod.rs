@@ -1,0 +1,409 @@
+//! `Segment`: a reference-counted mapping of one segment file with its id, base LSN, published
+//! data end and sparse index. Readers hold `Arc<Segment>`, so rotation and retention never
+//! unmap a segment under them (an unlinked file stays mapped until its last reader drops it).
+
+pub mod active;
+pub mod scan;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use parking_lot::RwLock;
+use zerocopy::FromBytes;
+
+use crate::disk::mmap::Mapping;
+use crate::error::{Damage, Error};
+use crate::format::footer::{self, FooterInfo, IndexEntry};
+use crate::format::header::HeaderInfo;
+use crate::format::record::{self, KIND_DATA, Step};
+use crate::format::{SEGMENT_HEADER_SIZE, data_capacity};
+use crate::ids::{Lsn, SegmentId};
+use scan::ScanConfig;
+
+/// One segment of a log.
+#[derive(Debug)]
+pub struct Segment {
+    id: SegmentId,
+    path: PathBuf,
+    header: HeaderInfo,
+    payload_max: u64,
+    map: Arc<Mapping>,
+    data_end: AtomicUsize,
+    first_lsn: AtomicU64,
+    last_lsn: AtomicU64,
+    records: AtomicU64,
+    /// Records at or above this LSN are superseded by a later segment (suffix truncation).
+    lsn_end: AtomicU64,
+    sealed: AtomicBool,
+    sealed_index_entries: AtomicU32,
+    /// The sparse index while the segment is active; sealed segments read their mapped one.
+    active_index: RwLock<Vec<IndexEntry>>,
+}
+
+/// What the public listing says about one segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The segment's id.
+    pub id: SegmentId,
+    /// Its file.
+    pub path: PathBuf,
+    /// LSN its records start at.
+    pub base_lsn: Lsn,
+    /// First record's LSN, if it holds any.
+    pub first_lsn: Option<Lsn>,
+    /// Last record's LSN, if it holds any.
+    pub last_lsn: Option<Lsn>,
+    /// Number of records it holds.
+    pub records: u64,
+    /// Bytes of the file in use (header and records).
+    pub bytes_used: u64,
+    /// Length of the file (preallocated).
+    pub file_len: u64,
+    /// True when sealed (immutable, with a footer).
+    pub sealed: bool,
+}
+
+/// The counters a segment starts with.
+#[derive(Clone, Copy, Debug)]
+pub struct Counts {
+    /// End of the data.
+    pub data_end: usize,
+    /// First data LSN, 0 if none.
+    pub first_lsn: u64,
+    /// Last data LSN, 0 if none.
+    pub last_lsn: u64,
+    /// Number of data records.
+    pub records: u64,
+}
+
+impl Segment {
+    /// A segment over `map`. Sealed segments pass their footer's index entry count.
+    #[must_use]
+    pub fn new(
+        path: PathBuf,
+        header: HeaderInfo,
+        payload_max: u64,
+        map: Arc<Mapping>,
+        counts: Counts,
+        sealed_index_entries: Option<u32>,
+        active_index: Vec<IndexEntry>,
+    ) -> Segment {
+        Segment {
+            id: SegmentId(header.segment_id),
+            path,
+            header,
+            payload_max,
+            map,
+            data_end: AtomicUsize::new(counts.data_end),
+            first_lsn: AtomicU64::new(counts.first_lsn),
+            last_lsn: AtomicU64::new(counts.last_lsn),
+            records: AtomicU64::new(counts.records),
+            lsn_end: AtomicU64::new(u64::MAX),
+            sealed: AtomicBool::new(sealed_index_entries.is_some()),
+            sealed_index_entries: AtomicU32::new(sealed_index_entries.unwrap_or(0)),
+            active_index: RwLock::new(active_index),
+        }
+    }
+
+    /// The counters of a sealed segment, from its footer.
+    #[must_use]
+    pub fn counts_from_footer(info: &FooterInfo) -> Counts {
+        Counts {
+            data_end: usize::try_from(info.data_end).unwrap_or(usize::MAX),
+            first_lsn: info.first_lsn,
+            last_lsn: info.last_lsn,
+            records: info.records,
+        }
+    }
+
+    /// The segment's id.
+    #[must_use]
+    pub fn id(&self) -> SegmentId {
+        self.id
+    }
+
+    /// Its file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Its validated header.
+    #[must_use]
+    pub fn header(&self) -> &HeaderInfo {
+        &self.header
+    }
+
+    /// LSN of its first record.
+    #[must_use]
+    pub fn base_lsn(&self) -> u64 {
+        self.header.base_lsn
+    }
+
+    /// The mapping.
+    #[must_use]
+    pub fn mapping(&self) -> &Arc<Mapping> {
+        &self.map
+    }
+
+    /// The scan configuration of this segment.
+    #[must_use]
+    pub fn scan_config(&self, skip_damage: bool) -> ScanConfig {
+        ScanConfig {
+            seed: self.header.seed(),
+            base_lsn: self.header.base_lsn,
+            payload_max: self.payload_max,
+            skip_damage,
+        }
+    }
+
+    /// True once sealed.
+    #[must_use]
+    pub fn is_sealed(&self) -> bool {
+        self.sealed.load(Ordering::Acquire)
+    }
+
+    /// The published end of the data.
+    #[must_use]
+    pub fn data_end(&self) -> usize {
+        self.data_end.load(Ordering::Acquire)
+    }
+
+    /// The exclusive LSN bound set by a suffix truncation (`u64::MAX` when none).
+    #[must_use]
+    pub fn lsn_end(&self) -> u64 {
+        self.lsn_end.load(Ordering::Acquire)
+    }
+
+    /// Supersedes the records at or above `lsn` (a later segment starts there).
+    pub fn set_lsn_end(&self, lsn: u64) {
+        self.lsn_end.fetch_min(lsn, Ordering::AcqRel);
+        let first = self.first_lsn.load(Ordering::Acquire);
+        if first != 0 && first >= lsn {
+            self.first_lsn.store(0, Ordering::Release);
+            self.last_lsn.store(0, Ordering::Release);
+            self.records.store(0, Ordering::Release);
+            return;
+        }
+        if self.last_lsn.load(Ordering::Acquire) >= lsn {
+            let (records, last) = self.count_below(lsn);
+            self.records.store(records, Ordering::Release);
+            self.last_lsn.store(last, Ordering::Release);
+        }
+    }
+
+    fn count_below(&self, lsn_end: u64) -> (u64, u64) {
+        let mut records = 0;
+        let mut last = 0;
+        for record in self.cursor(SEGMENT_HEADER_SIZE, self.data_end(), lsn_end, 0, false) {
+            match record {
+                Ok(record) => {
+                    records += 1;
+                    last = record.lsn.0;
+                }
+                Err(_) => break,
+            }
+        }
+        (records, last)
+    }
+
+    /// First data LSN still held, 0 if none.
+    #[must_use]
+    pub fn first_lsn(&self) -> u64 {
+        self.first_lsn.load(Ordering::Acquire)
+    }
+
+    /// Last data LSN still held, 0 if none.
+    #[must_use]
+    pub fn last_lsn(&self) -> u64 {
+        self.last_lsn.load(Ordering::Acquire)
+    }
+
+    /// Number of records held.
+    #[must_use]
+    pub fn records(&self) -> u64 {
+        self.records.load(Ordering::Acquire)
+    }
+
+    /// Publishes new counters (the writer, after an append).
+    pub fn publish(&self, counts: Counts) {
+        if self.first_lsn.load(Ordering::Relaxed) == 0 {
+            self.first_lsn.store(counts.first_lsn, Ordering::Release);
+        }
+        self.last_lsn.store(counts.last_lsn, Ordering::Release);
+        self.records.store(counts.records, Ordering::Release);
+        self.data_end.store(counts.data_end, Ordering::Release);
+    }
+
+    /// Marks the segment sealed with `entries` index entries (the writer, after the footer is
+    /// durable and frozen).
+    pub fn mark_sealed(&self, entries: u32) {
+        self.sealed_index_entries.store(entries, Ordering::Release);
+        self.sealed.store(true, Ordering::Release);
+        self.active_index.write().clear();
+    }
+
+    /// Adds an index entry while active.
+    pub fn push_index(&self, entry: IndexEntry) {
+        self.active_index.write().push(entry);
+    }
+
+    /// A copy of the active index (for sealing).
+    #[must_use]
+    pub fn active_index(&self) -> Vec<IndexEntry> {
+        self.active_index.read().clone()
+    }
+
+    /// Offset from which a walk finds `lsn` (O(log n) in the sparse index).
+    #[must_use]
+    pub fn offset_for(&self, lsn: u64) -> usize {
+        let found = if self.is_sealed() {
+            let entries = self.sealed_index_entries.load(Ordering::Acquire);
+            let bytes = footer::index_bytes(self.map.frozen(), entries);
+            <[IndexEntry]>::ref_from_bytes(bytes)
+                .ok()
+                .and_then(|index| footer::search(index, lsn))
+        } else {
+            footer::search(&self.active_index.read(), lsn)
+        };
+        found
+            .and_then(|offset| usize::try_from(offset).ok())
+            .filter(|&offset| offset >= SEGMENT_HEADER_SIZE && offset < self.data_end().max(1))
+            .unwrap_or(SEGMENT_HEADER_SIZE)
+    }
+
+    /// The listing entry.
+    #[must_use]
+    pub fn info(&self) -> SegmentInfo {
+        let first = self.first_lsn();
+        let last = self.last_lsn();
+        SegmentInfo {
+            id: self.id,
+            path: self.path.clone(),
+            base_lsn: Lsn(self.header.base_lsn),
+            first_lsn: (first != 0).then_some(Lsn(first)),
+            last_lsn: (last != 0).then_some(Lsn(last)),
+            records: self.records(),
+            bytes_used: self.data_end() as u64,
+            file_len: self.header.segment_size,
+            sealed: self.is_sealed(),
+        }
+    }
+
+    /// The data area's capacity.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        data_capacity(self.header.segment_size)
+    }
+
+    /// Walks the records in `offset..end` with LSN in `from_lsn..lsn_end`, checking each.
+    #[must_use]
+    pub fn cursor(
+        &self,
+        offset: usize,
+        end: usize,
+        lsn_end: u64,
+        from_lsn: u64,
+        skip_damage: bool,
+    ) -> Cursor<'_> {
+        let frozen = self.map.frozen();
+        Cursor {
+            segment: self,
+            data: &frozen[..end.min(frozen.len())],
+            offset,
+            lsn_end,
+            from_lsn,
+            last_lsn: 0,
+            skip_damage,
+            done: false,
+        }
+    }
+}
+
+/// One record, borrowed from the mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// The record's LSN.
+    pub lsn: Lsn,
+    /// The payload, borrowed from the mapped segment.
+    pub payload: &'a [u8],
+    /// The segment holding it.
+    pub segment: SegmentId,
+    /// Byte offset of its header in the segment file.
+    pub offset: u64,
+}
+
+/// Walks one segment's records in order, validating every checksum.
+#[derive(Debug)]
+pub struct Cursor<'a> {
+    segment: &'a Segment,
+    data: &'a [u8],
+    offset: usize,
+    lsn_end: u64,
+    from_lsn: u64,
+    last_lsn: u64,
+    skip_damage: bool,
+    done: bool,
+}
+
+impl<'a> Cursor<'a> {
+    fn corrupt(&mut self, damage: Damage) -> Error {
+        self.done = true;
+        Error::Corrupt {
+            path: self.segment.path.clone(),
+            offset: self.offset as u64,
+            last_good_lsn: Lsn(self.last_lsn.max(self.segment.base_lsn() - 1)),
+            damage,
+        }
+    }
+}
+
+impl<'a> Iterator for Cursor<'a> {
+    type Item = Result<Record<'a>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let config = self.segment.scan_config(self.skip_damage);
+        while !self.done {
+            let damage = match record::parse(self.data, self.offset, config.seed, config.payload_max) {
+                Step::End if self.offset >= self.data.len() => return None,
+                Step::End => Damage::ZeroedRecord,
+                Step::Bad(damage) => damage,
+                Step::Record(parsed) if parsed.kind != KIND_DATA => {
+                    self.offset += parsed.framed_len;
+                    continue;
+                }
+                Step::Record(parsed) if parsed.lsn <= self.last_lsn => Damage::LsnOutOfOrder {
+                    expected: Lsn(self.last_lsn + 1),
+                    found: Lsn(parsed.lsn),
+                },
+                Step::Record(parsed) => {
+                    if parsed.lsn >= self.lsn_end {
+                        self.done = true;
+                        return None;
+                    }
+                    let offset = self.offset;
+                    self.offset += parsed.framed_len;
+                    self.last_lsn = parsed.lsn;
+                    if parsed.lsn < self.from_lsn {
+                        continue;
+                    }
+                    return Some(Ok(Record {
+                        lsn: Lsn(parsed.lsn),
+                        payload: parsed.payload,
+                        segment: self.segment.id,
+                        offset: offset as u64,
+                    }));
+                }
+            };
+            if self.skip_damage
+                && let Some(next) = scan::resync(self.data, self.offset, &config, self.last_lsn)
+            {
+                self.offset = next;
+                continue;
+            }
+            return Some(Err(self.corrupt(damage)));
+        }
+        None
+    }
+}

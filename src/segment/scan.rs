@@ -1,0 +1,401 @@
+//! The one walk over a segment's records: open, verify, repair and the readers' checks all
+//! use it. It takes the segment's bytes (`&[u8]`), never a file.
+
+use std::ops::Range;
+
+use crate::error::Damage;
+use crate::format::checksum::Chain;
+use crate::format::footer::IndexEntry;
+use crate::format::record::{
+    self, FLAG_BATCH_CONTINUES, KIND_DATA, KIND_MARKER, KIND_PAD, Parsed, Step,
+};
+use crate::format::{ALIGN, INDEX_STRIDE, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE};
+use crate::ids::Lsn;
+
+/// What a scan needs to know about the segment.
+#[derive(Clone, Copy, Debug)]
+pub struct ScanConfig {
+    /// Checksum seed of the segment.
+    pub seed: u32,
+    /// LSN of the segment's first record.
+    pub base_lsn: u64,
+    /// Largest payload accepted.
+    pub payload_max: u64,
+    /// Resynchronize past damaged bytes instead of stopping.
+    pub skip_damage: bool,
+}
+
+/// A damaged range passed over by a skipping scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// Byte range in the segment.
+    pub range: Range<usize>,
+    /// What was wrong at its start.
+    pub damage: Damage,
+}
+
+/// Where and why a scan stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// A header's worth of zeroes (or the end of the data area).
+    End,
+    /// Bytes that do not validate.
+    Damage {
+        /// Offset of the first bad byte.
+        offset: usize,
+        /// What was wrong.
+        damage: Damage,
+    },
+}
+
+/// The running state of a walk; cloned to roll back an incomplete batch.
+#[derive(Clone, Debug)]
+pub struct Scan {
+    /// End of the last accepted record or marker.
+    pub end: usize,
+    /// Data records accepted.
+    pub records: u64,
+    /// LSN of the first data record, 0 if none.
+    pub first_lsn: u64,
+    /// LSN of the last data record, or `base_lsn - 1` if none.
+    pub last_lsn: u64,
+    /// Chain over the data records' header checksums.
+    pub chain: Chain,
+    /// Sparse index of the data records.
+    pub index: Vec<IndexEntry>,
+    /// Offset at which the next index entry is due.
+    pub next_index_at: usize,
+    /// End of the last commit marker (or of the segment header).
+    pub last_marker_end: usize,
+    /// Data records since that marker.
+    pub records_since_marker: u32,
+    /// The next record may skip LSNs (it follows padding or skipped damage).
+    pub gap_allowed: bool,
+    /// Why the walk ended.
+    pub stop: Stop,
+    /// Damaged ranges passed over (skipping scans only).
+    pub skipped: Vec<Skipped>,
+    /// Markers that no longer match their records after a skip (to be rewritten as padding).
+    pub stale_markers: Vec<Range<usize>>,
+}
+
+impl Scan {
+    /// The state before the first record.
+    #[must_use]
+    pub fn start(config: &ScanConfig) -> Scan {
+        Scan {
+            end: SEGMENT_HEADER_SIZE,
+            records: 0,
+            first_lsn: 0,
+            last_lsn: config.base_lsn - 1,
+            chain: Chain::new(config.seed),
+            index: Vec::new(),
+            next_index_at: SEGMENT_HEADER_SIZE,
+            last_marker_end: SEGMENT_HEADER_SIZE,
+            records_since_marker: 0,
+            gap_allowed: false,
+            stop: Stop::End,
+            skipped: Vec::new(),
+            stale_markers: Vec::new(),
+        }
+    }
+
+    /// The last LSN accepted, as an `Lsn`.
+    #[must_use]
+    pub fn last_good_lsn(&self) -> Lsn {
+        Lsn(self.last_lsn)
+    }
+
+    /// Accepts one data record at `offset`.
+    pub fn push_data(&mut self, offset: usize, lsn: u64, header_crc: u32, framed_len: usize) {
+        if offset >= self.next_index_at {
+            self.index.push(IndexEntry::new(lsn, offset as u64));
+            self.next_index_at = offset + INDEX_STRIDE;
+        }
+        if self.records == 0 {
+            self.first_lsn = lsn;
+        }
+        self.records += 1;
+        self.last_lsn = lsn;
+        self.chain.push(header_crc);
+        self.records_since_marker += 1;
+        self.gap_allowed = false;
+        self.end = offset + framed_len;
+    }
+
+    /// Accepts one commit marker at `offset`.
+    pub fn push_marker(&mut self, offset: usize, framed_len: usize) {
+        self.end = offset + framed_len;
+        self.last_marker_end = self.end;
+        self.records_since_marker = 0;
+    }
+
+    /// Checks a record against the sequence so far.
+    fn check(&self, parsed: &Parsed<'_>) -> Result<(), Damage> {
+        match parsed.kind {
+            KIND_DATA => {
+                let expected = self.last_lsn + 1;
+                if parsed.lsn == expected || (self.gap_allowed && parsed.lsn > expected) {
+                    Ok(())
+                } else {
+                    Err(Damage::LsnOutOfOrder {
+                        expected: Lsn(expected),
+                        found: Lsn(parsed.lsn),
+                    })
+                }
+            }
+            KIND_MARKER => {
+                let matches = record::decode_marker(parsed.payload).is_some_and(|(from, n)| {
+                    from == self.last_marker_end as u64 && n == self.records_since_marker
+                }) && parsed.lsn == self.last_lsn;
+                if matches || self.gap_allowed_since_marker() {
+                    Ok(())
+                } else {
+                    Err(Damage::MarkerMismatch)
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn gap_allowed_since_marker(&self) -> bool {
+        self.skipped
+            .last()
+            .is_some_and(|skipped| skipped.range.start >= self.last_marker_end)
+    }
+}
+
+/// Walks the data area `bytes[..capacity]` of a segment from its first record.
+#[must_use]
+pub fn scan(bytes: &[u8], capacity: usize, config: &ScanConfig) -> Scan {
+    let mut state = Scan::start(config);
+    scan_from(bytes, capacity, config, &mut state);
+    state
+}
+
+/// Continues a walk from `state.end`.
+pub fn scan_from(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut Scan) {
+    let data = &bytes[..capacity.min(bytes.len())];
+    let mut batch_start: Option<Scan> = None;
+    let mut offset = state.end;
+    loop {
+        let damage = match record::parse(data, offset, config.seed, config.payload_max) {
+            Step::End => match batch_start.take() {
+                None => {
+                    state.stop = Stop::End;
+                    return;
+                }
+                Some(before) => {
+                    offset = before.end;
+                    *state = before;
+                    Damage::IncompleteBatch
+                }
+            },
+            Step::Bad(damage) => damage,
+            Step::Record(parsed) => match state.check(&parsed) {
+                Err(damage) => damage,
+                Ok(()) => {
+                    let in_batch = batch_start.is_some();
+                    match parsed.kind {
+                        KIND_DATA => {
+                            if parsed.flags & FLAG_BATCH_CONTINUES != 0 {
+                                if !in_batch {
+                                    batch_start = Some(state.clone());
+                                }
+                            } else {
+                                batch_start = None;
+                            }
+                            state.push_data(offset, parsed.lsn, parsed.header_crc, parsed.framed_len);
+                            offset = state.end;
+                            continue;
+                        }
+                        _ if in_batch => Damage::IncompleteBatch,
+                        KIND_MARKER => {
+                            if state.gap_allowed_since_marker() {
+                                state
+                                    .stale_markers
+                                    .push(offset..offset + parsed.framed_len);
+                            }
+                            state.push_marker(offset, parsed.framed_len);
+                            offset = state.end;
+                            continue;
+                        }
+                        _ => {
+                            // Padding replaced damage: the LSN sequence may jump, and the
+                            // marker after it (rewritten as padding too) starts a new range.
+                            debug_assert_eq!(parsed.kind, KIND_PAD);
+                            state.push_marker(offset, parsed.framed_len);
+                            state.gap_allowed = true;
+                            offset = state.end;
+                            continue;
+                        }
+                    }
+                }
+            },
+        };
+        // Damage: an incomplete batch is dropped whole.
+        if let Some(before) = batch_start.take() {
+            offset = before.end;
+            *state = before;
+        }
+        if config.skip_damage
+            && let Some(next) = resync(data, offset, config, state.last_lsn)
+        {
+            state.skipped.push(Skipped {
+                range: offset..next,
+                damage,
+            });
+            state.gap_allowed = true;
+            state.end = next;
+            offset = next;
+            continue;
+        }
+        state.stop = Stop::Damage { offset, damage };
+        return;
+    }
+}
+
+/// The first offset after `from` where a record that could continue the sequence validates.
+#[must_use]
+pub fn resync(data: &[u8], from: usize, config: &ScanConfig, last_lsn: u64) -> Option<usize> {
+    let mut offset = from + ALIGN;
+    while offset + RECORD_HEADER_SIZE <= data.len() {
+        if let Step::Record(parsed) = record::parse(data, offset, config.seed, config.payload_max)
+            && (parsed.kind != KIND_DATA || parsed.lsn > last_lsn)
+        {
+            return Some(offset);
+        }
+        offset += ALIGN;
+    }
+    None
+}
+
+/// True when a valid commit marker after `from` vouches for the bytes at `from`: it covers
+/// records from an offset past `from`, so the sync that covered `from` had completed before
+/// it was written. Damage there is corruption, not a torn tail.
+#[must_use]
+pub fn vouched_by_later_marker(data: &[u8], from: usize, config: &ScanConfig) -> bool {
+    let mut offset = from + ALIGN;
+    while offset + RECORD_HEADER_SIZE <= data.len() {
+        // The kind byte is cheap to test before any checksum.
+        if data[offset + 20] == KIND_MARKER
+            && let Step::Record(parsed) = record::parse(data, offset, config.seed, config.payload_max)
+            && parsed.kind == KIND_MARKER
+            && record::decode_marker(parsed.payload).is_some_and(|(covered, _)| covered > from as u64)
+        {
+            return true;
+        }
+        offset += ALIGN;
+    }
+    false
+}
+
+/// End (aligned up) of the last non-zero byte of `data[from..]`, or `from` if all are zero.
+#[must_use]
+pub fn nonzero_end(data: &[u8], from: usize) -> usize {
+    let rest = &data[from.min(data.len())..];
+    match rest.iter().rposition(|&b| b != 0) {
+        Some(last) => crate::format::align_up(from + last + 1).min(data.len()),
+        None => from,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::record::{encode_marker, frame_into};
+
+    const SEED: u32 = 0xabcd;
+
+    fn config(skip: bool) -> ScanConfig {
+        ScanConfig {
+            seed: SEED,
+            base_lsn: 1,
+            payload_max: 1000,
+            skip_damage: skip,
+        }
+    }
+
+    /// A segment image with records 1..=n of 10 bytes each, a marker after `marker_after`.
+    fn image(n: u64, marker_after: Option<u64>) -> Vec<u8> {
+        let mut bytes = vec![0; 4096];
+        let mut at = SEGMENT_HEADER_SIZE;
+        for lsn in 1..=n {
+            at += frame_into(&mut bytes[at..], SEED, lsn, KIND_DATA, 0, &[lsn as u8; 10]);
+            if marker_after == Some(lsn) {
+                let body = encode_marker(SEGMENT_HEADER_SIZE as u64, lsn as u32);
+                at += frame_into(&mut bytes[at..], SEED, lsn, KIND_MARKER, 0, &body);
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn clean_segment_scans_to_its_end() {
+        let bytes = image(5, Some(3));
+        let scan = scan(&bytes, bytes.len(), &config(false));
+        assert_eq!((scan.records, scan.first_lsn, scan.last_lsn), (5, 1, 5));
+        assert_eq!(scan.stop, Stop::End);
+        assert_eq!(scan.last_marker_end, SEGMENT_HEADER_SIZE + 3 * 40 + 40);
+    }
+
+    #[test]
+    fn damage_stops_the_scan_at_the_record() {
+        let mut bytes = image(5, None);
+        bytes[SEGMENT_HEADER_SIZE + 2 * 40 + 30] ^= 1;
+        let scan = scan(&bytes, bytes.len(), &config(false));
+        assert_eq!(scan.last_lsn, 2);
+        assert!(matches!(
+            scan.stop,
+            Stop::Damage { offset, damage: Damage::PayloadChecksum } if offset == SEGMENT_HEADER_SIZE + 80
+        ));
+    }
+
+    #[test]
+    fn skipping_scan_keeps_every_intact_record() {
+        let mut bytes = image(5, None);
+        bytes[SEGMENT_HEADER_SIZE + 40 + 2] ^= 0xff; // header of record 2
+        let scan = scan(&bytes, bytes.len(), &config(true));
+        assert_eq!(scan.records, 4);
+        assert_eq!(scan.skipped.len(), 1);
+        assert_eq!(scan.skipped[0].range, SEGMENT_HEADER_SIZE + 40..SEGMENT_HEADER_SIZE + 80);
+    }
+
+    #[test]
+    fn later_marker_makes_damage_corruption() {
+        let mut bytes = image(5, Some(4));
+        bytes[SEGMENT_HEADER_SIZE + 40 + 30] ^= 1; // record 2, covered by the marker
+        let config = config(false);
+        let scan = scan(&bytes, bytes.len(), &config);
+        let Stop::Damage { offset, .. } = scan.stop else { panic!("no damage found") };
+        // The marker covers from the header end, which is not past the damage: not vouched.
+        assert!(!vouched_by_later_marker(&bytes, offset, &config));
+    }
+
+    #[test]
+    fn incomplete_batch_is_dropped_whole() {
+        let mut bytes = vec![0; 4096];
+        let mut at = SEGMENT_HEADER_SIZE;
+        at += frame_into(&mut bytes[at..], SEED, 1, KIND_DATA, 0, b"a");
+        let batch_start = at;
+        at += frame_into(&mut bytes[at..], SEED, 2, KIND_DATA, FLAG_BATCH_CONTINUES, b"b");
+        frame_into(&mut bytes[at..], SEED, 3, KIND_DATA, FLAG_BATCH_CONTINUES, b"c");
+        let scan = scan(&bytes, bytes.len(), &config(false));
+        assert_eq!(scan.last_lsn, 1);
+        assert_eq!(
+            scan.stop,
+            Stop::Damage {
+                offset: batch_start,
+                damage: Damage::IncompleteBatch
+            }
+        );
+    }
+
+    #[test]
+    fn nonzero_end_finds_trailing_garbage() {
+        let mut data = vec![0; 100];
+        assert_eq!(nonzero_end(&data, 10), 10);
+        data[50] = 1;
+        assert_eq!(nonzero_end(&data, 10), 56);
+    }
+}
