@@ -205,7 +205,9 @@ impl Error {
         match self {
             Error::Io { source, .. } => matches!(
                 source.kind(),
-                io::ErrorKind::StorageFull | io::ErrorKind::FileTooLarge | io::ErrorKind::QuotaExceeded
+                io::ErrorKind::StorageFull
+                    | io::ErrorKind::FileTooLarge
+                    | io::ErrorKind::QuotaExceeded
             ),
             _ => false,
         }

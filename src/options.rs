@@ -94,7 +94,7 @@ impl Options {
                 ),
             });
         }
-        if self.segment_size % format::PAGE_SIZE != 0 {
+        if !self.segment_size.is_multiple_of(format::PAGE_SIZE) {
             return Err(Error::InvalidOptions {
                 name: "segment_size",
                 reason: format!("{} is not a multiple of 4096", self.segment_size),

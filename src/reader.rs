@@ -129,3 +129,12 @@ impl<'a> Iterator for Iter<'a> {
         }
     }
 }
+
+impl<'a> IntoIterator for &'a LogReader {
+    type Item = Result<Record<'a>>;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}

@@ -111,7 +111,10 @@ mod tests {
         assert!(a < b);
         assert_eq!(parse_segment_file_name(&b), Some(SegmentId(10)));
         assert_eq!(parse_segment_file_name("10.seg"), None);
-        assert_eq!(parse_segment_file_name(&preparing_file_name(SegmentId(1))), None);
+        assert_eq!(
+            parse_segment_file_name(&preparing_file_name(SegmentId(1))),
+            None
+        );
     }
 
     #[test]
@@ -130,6 +133,9 @@ mod tests {
         let listing = list(dir.path()).unwrap();
         assert_eq!(listing.segments.len(), 1);
         assert_eq!(listing.preparing.len(), 1);
-        assert!(matches!(list(&dir.path().join("missing")), Err(Error::NotALog { .. })));
+        assert!(matches!(
+            list(&dir.path().join("missing")),
+            Err(Error::NotALog { .. })
+        ));
     }
 }

@@ -84,8 +84,14 @@ mod tests {
         let file = create_preallocated(&path, 1 << 20).unwrap();
         let meta = file.metadata().unwrap();
         assert_eq!(meta.len(), 1 << 20);
-        assert!(meta.blocks() * 512 >= 1 << 20, "blocks must be allocated, not sparse");
-        assert!(matches!(create_preallocated(&path, 10), Err(Error::Io { op: "create", .. })));
+        assert!(
+            meta.blocks() * 512 >= 1 << 20,
+            "blocks must be allocated, not sparse"
+        );
+        assert!(matches!(
+            create_preallocated(&path, 10),
+            Err(Error::Io { op: "create", .. })
+        ));
     }
 
     #[test]

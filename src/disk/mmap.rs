@@ -16,7 +16,7 @@
 //! Interstice code ever shortens a segment file, and a read-only mapping of a segment another
 //! process is appending to only validates records the writer has finished (the writer never
 //! rewrites a finished record). A file truncated underneath a mapping by a foreign program is
-//! outside this contract (docs/RECOVERY_MODE.md says what then happens).
+//! outside this contract (`docs/RECOVERY_MODE.md` says what then happens).
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -92,7 +92,10 @@ impl Mapping {
     /// If the mapping is read-only, or a `MapWriter` is alive.
     pub fn exclusive(&mut self) -> &mut [u8] {
         assert!(self.writable, "exclusive access to a read-only mapping");
-        assert!(!self.writer_taken.load(Ordering::Acquire), "exclusive access while a writer lives");
+        assert!(
+            !self.writer_taken.load(Ordering::Acquire),
+            "exclusive access while a writer lives"
+        );
         // SAFETY: `&mut self` proves no `frozen()` borrow exists, and no `MapWriter` is alive
         // (checked above; a writer holds an `Arc`, so `&mut Mapping` could not be had anyway
         // when it lives behind one). The mapping is writable (PROT_WRITE) and `len` long.
@@ -122,10 +125,12 @@ impl Mapping {
         if !self.writable || self.writer_taken.swap(true, Ordering::AcqRel) {
             return None;
         }
-        Some(MapWriter { map: Arc::clone(self) })
+        Some(MapWriter {
+            map: Arc::clone(self),
+        })
     }
 
-    /// msync(MS_SYNC) of `range`: durable once it returns.
+    /// `msync(MS_SYNC)` of `range`: durable once it returns.
     ///
     /// # Errors
     /// The OS error of `msync`.
@@ -133,10 +138,11 @@ impl Mapping {
         if range.is_empty() || !self.writable {
             return Ok(());
         }
-        self.raw.flush_range(range.start, range.end.min(self.len) - range.start)
+        self.raw
+            .flush_range(range.start, range.end.min(self.len) - range.start)
     }
 
-    /// Faults every page in writable ahead of need (MADV_POPULATE_WRITE, Linux 5.14+), so the
+    /// Faults every page in writable ahead of need (`MADV_POPULATE_WRITE`, Linux 5.14+), so the
     /// appends that follow take no page faults. Falls back to touching each page.
     pub fn populate_write(&mut self) {
         if self.raw.advise(Advice::PopulateWrite).is_ok() {
@@ -167,7 +173,10 @@ impl MapWriter {
     pub fn write(&mut self, offset: usize, bytes: &[u8]) {
         let frozen = self.map.frozen.load(Ordering::Relaxed);
         let end = offset.checked_add(bytes.len()).expect("offset overflow");
-        assert!(offset >= frozen && end <= self.map.len, "write outside the unfrozen area");
+        assert!(
+            offset >= frozen && end <= self.map.len,
+            "write outside the unfrozen area"
+        );
         // SAFETY: the destination `offset..end` lies inside the mapping (checked) and above
         // the frozen watermark (checked), so no shared slice covers it; this is the only
         // `MapWriter` (`writer_taken`), so no other write races with it; the mapping is
@@ -190,7 +199,10 @@ impl MapWriter {
     #[inline]
     pub fn freeze(&mut self, upto: usize) {
         let frozen = self.map.frozen.load(Ordering::Relaxed);
-        assert!(upto >= frozen && upto <= self.map.len, "watermark must grow within the map");
+        assert!(
+            upto >= frozen && upto <= self.map.len,
+            "watermark must grow within the map"
+        );
         self.map.frozen.store(upto, Ordering::Release);
     }
 

@@ -39,7 +39,9 @@ pub struct SealFooter {
 const _: () = assert!(size_of::<SealFooter>() == FOOTER_SIZE);
 
 /// One sparse index entry: the record with `lsn` starts at `offset`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
 #[repr(C)]
 pub struct IndexEntry {
     /// LSN of a data record.
@@ -87,7 +89,10 @@ pub struct FooterInfo {
 /// `INDEX_STRIDE` bytes, which is what the region is sized for).
 pub fn seal_into(segment: &mut [u8], seed: u32, info: &FooterInfo, index: &[IndexEntry]) {
     let size = segment.len() as u64;
-    assert!(index.len() <= index_capacity(size), "index larger than its region");
+    assert!(
+        index.len() <= index_capacity(size),
+        "index larger than its region"
+    );
     assert_eq!(info.index_entries as usize, index.len());
     let start = index_start(size);
     let index_bytes = index.as_bytes();
@@ -124,9 +129,17 @@ pub fn encode(seed: u32, info: &FooterInfo, index_bytes: &[u8]) -> [u8; FOOTER_S
 ///
 /// # Errors
 /// A description of what does not validate.
-pub fn decode(segment: &[u8], seed: u32, data_capacity: usize) -> Result<Option<FooterInfo>, String> {
+pub fn decode(
+    segment: &[u8],
+    seed: u32,
+    data_capacity: usize,
+) -> Result<Option<FooterInfo>, String> {
     let size = segment.len() as u64;
-    let Some(tail) = segment.len().checked_sub(FOOTER_SIZE).map(|at| &segment[at..]) else {
+    let Some(tail) = segment
+        .len()
+        .checked_sub(FOOTER_SIZE)
+        .map(|at| &segment[at..])
+    else {
         return Err("segment shorter than a footer".into());
     };
     if tail.iter().all(|&b| b == 0) {
@@ -150,7 +163,10 @@ pub fn decode(segment: &[u8], seed: u32, data_capacity: usize) -> Result<Option<
         index_entries: footer.index_entries.get(),
     };
     if info.index_entries as usize > index_capacity(size) {
-        return Err(format!("{} index entries exceed the region", info.index_entries));
+        return Err(format!(
+            "{} index entries exceed the region",
+            info.index_entries
+        ));
     }
     if info.data_end < super::SEGMENT_HEADER_SIZE as u64 || info.data_end > data_capacity as u64 {
         return Err(format!("data end {} out of bounds", info.data_end));

@@ -114,7 +114,7 @@ impl HeaderInfo {
             segment_size: header.segment_size.get(),
         };
         if !(SEGMENT_SIZE_MIN..=SEGMENT_SIZE_MAX).contains(&info.segment_size)
-            || info.segment_size % super::PAGE_SIZE != 0
+            || !info.segment_size.is_multiple_of(super::PAGE_SIZE)
         {
             return Err(HeaderError::Damaged(format!(
                 "segment size {} out of bounds",

@@ -36,11 +36,11 @@ pub const SEGMENT_SIZE_MIN: u64 = 16 * 1024;
 /// more than 4 GiB per segment buys nothing).
 pub const SEGMENT_SIZE_MAX: u64 = 4 * 1024 * 1024 * 1024;
 
-const _: () = assert!(SEGMENT_HEADER_SIZE % ALIGN == 0);
-const _: () = assert!(RECORD_HEADER_SIZE % ALIGN == 0);
-const _: () = assert!(FOOTER_SIZE % ALIGN == 0);
-const _: () = assert!(INDEX_STRIDE % ALIGN == 0);
-const _: () = assert!(SEGMENT_SIZE_MIN % PAGE_SIZE == 0);
+const _: () = assert!(SEGMENT_HEADER_SIZE.is_multiple_of(ALIGN));
+const _: () = assert!(RECORD_HEADER_SIZE.is_multiple_of(ALIGN));
+const _: () = assert!(FOOTER_SIZE.is_multiple_of(ALIGN));
+const _: () = assert!(INDEX_STRIDE.is_multiple_of(ALIGN));
+const _: () = assert!(SEGMENT_SIZE_MIN.is_multiple_of(PAGE_SIZE));
 
 /// Rounds `n` up to the record alignment.
 #[must_use]
@@ -86,7 +86,12 @@ mod tests {
 
     #[test]
     fn layout_regions_do_not_overlap() {
-        for size in [SEGMENT_SIZE_MIN, 64 * 1024, 64 * 1024 * 1024, SEGMENT_SIZE_MAX] {
+        for size in [
+            SEGMENT_SIZE_MIN,
+            64 * 1024,
+            64 * 1024 * 1024,
+            SEGMENT_SIZE_MAX,
+        ] {
             let data = data_capacity(size);
             let index = index_start(size);
             assert!(SEGMENT_HEADER_SIZE < data);

@@ -133,7 +133,10 @@ pub fn decode_marker(payload: &[u8]) -> Option<(u64, u32)> {
 #[must_use]
 pub fn parse(data: &[u8], offset: usize, seed: u32, payload_max: u64) -> Step<'_> {
     let Some(bytes) = data.get(offset..offset + RECORD_HEADER_SIZE) else {
-        return if data.get(offset..).is_none_or(|rest| rest.iter().all(|&b| b == 0)) {
+        return if data
+            .get(offset..)
+            .is_none_or(|rest| rest.iter().all(|&b| b == 0))
+        {
             Step::End
         } else {
             Step::Bad(Damage::Truncated)
@@ -181,7 +184,14 @@ pub fn parse(data: &[u8], offset: usize, seed: u32, payload_max: u64) -> Step<'_
 ///
 /// # Panics
 /// If `dst` is shorter than the framed record.
-pub fn frame_into(dst: &mut [u8], seed: u32, lsn: u64, kind: u8, flags: u8, payload: &[u8]) -> usize {
+pub fn frame_into(
+    dst: &mut [u8],
+    seed: u32,
+    lsn: u64,
+    kind: u8,
+    flags: u8,
+    payload: &[u8],
+) -> usize {
     let header = encode_header(seed, lsn, kind, flags, payload);
     let framed = align_up(RECORD_HEADER_SIZE + payload.len());
     dst[..RECORD_HEADER_SIZE].copy_from_slice(header.as_bytes());
@@ -202,7 +212,10 @@ mod tests {
         let Step::Record(parsed) = parse(&buf, 0, 9, 100) else {
             panic!("record did not parse");
         };
-        assert_eq!((parsed.lsn, parsed.payload, parsed.kind), (5, &b"hello"[..], KIND_DATA));
+        assert_eq!(
+            (parsed.lsn, parsed.payload, parsed.kind),
+            (5, &b"hello"[..], KIND_DATA)
+        );
         assert!(matches!(parse(&buf, 32, 9, 100), Step::End));
     }
 
@@ -210,7 +223,10 @@ mod tests {
     fn wrong_seed_never_validates() {
         let mut buf = vec![0; 64];
         frame_into(&mut buf, 9, 5, KIND_DATA, 0, b"hello");
-        assert!(matches!(parse(&buf, 0, 10, 100), Step::Bad(Damage::HeaderChecksum)));
+        assert!(matches!(
+            parse(&buf, 0, 10, 100),
+            Step::Bad(Damage::HeaderChecksum)
+        ));
     }
 
     #[test]
@@ -220,7 +236,10 @@ mod tests {
         for bit in 0..(RECORD_HEADER_SIZE + 11) * 8 {
             let mut damaged = buf.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);
-            assert!(!matches!(parse(&damaged, 0, 9, 100), Step::Record(_)), "bit {bit}");
+            assert!(
+                !matches!(parse(&damaged, 0, 9, 100), Step::Record(_)),
+                "bit {bit}"
+            );
         }
     }
 
@@ -228,7 +247,13 @@ mod tests {
     fn oversized_length_is_rejected_without_reading_past_the_end() {
         let mut buf = vec![0; 64];
         frame_into(&mut buf, 9, 5, KIND_DATA, 0, &[1; 30]);
-        assert!(matches!(parse(&buf[..40], 0, 9, 100), Step::Bad(Damage::LengthOutOfBounds(30))));
-        assert!(matches!(parse(&buf, 0, 9, 10), Step::Bad(Damage::LengthOutOfBounds(30))));
+        assert!(matches!(
+            parse(&buf[..40], 0, 9, 100),
+            Step::Bad(Damage::LengthOutOfBounds(30))
+        ));
+        assert!(matches!(
+            parse(&buf, 0, 9, 10),
+            Step::Bad(Damage::LengthOutOfBounds(30))
+        ));
     }
 }

@@ -56,7 +56,8 @@ mod tests {
         let max_leaders = Arc::new(AtomicU64::new(0));
         let threads: Vec<_> = (0..4)
             .map(|_| {
-                let (group, leaders, max_leaders) = (group.clone(), leaders.clone(), max_leaders.clone());
+                let (group, leaders, max_leaders) =
+                    (group.clone(), leaders.clone(), max_leaders.clone());
                 std::thread::spawn(move || {
                     for _ in 0..200 {
                         if group.enter(|| false) == Turn::Lead {

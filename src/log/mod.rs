@@ -50,7 +50,7 @@ pub struct Log {
     poisoned: AtomicBool,
     poison_cause: Mutex<String>,
     report: RecoveryReport,
-    _lock: Option<File>,
+    lock: Option<File>,
 }
 
 impl Log {
@@ -77,18 +77,24 @@ impl Log {
             _ => None,
         };
         let payload_max = options.payload_max();
-        let active = match resumed {
-            Some(active) => active,
-            None => {
-                let id = segments.last().map_or(SegmentId::FIRST, |s| s.id().next());
-                let prepared = writer::prepare(dir, id, options.segment_size)?;
-                let active =
-                    writer::activate(dir, log_id, options.segment_size, prepared, id, next_lsn)?;
-                segments.push(Arc::clone(active.segment()));
-                active
-            }
+        let active = if let Some(active) = resumed {
+            active
+        } else {
+            let id = segments.last().map_or(SegmentId::FIRST, |s| s.id().next());
+            let prepared = writer::prepare(dir, id, options.segment_size)?;
+            let active =
+                writer::activate(dir, log_id, options.segment_size, prepared, id, next_lsn)?;
+            segments.push(Arc::clone(active.segment()));
+            active
         };
-        let mut writer = Writer::new(active, next_lsn, dir, log_id, options.segment_size, payload_max);
+        let mut writer = Writer::new(
+            active,
+            next_lsn,
+            dir,
+            log_id,
+            options.segment_size,
+            payload_max,
+        );
         // Whatever recovery kept is made durable now, so the durable LSN starts at the end.
         let unsynced = writer.active.take_unsynced();
         let active_path = writer.active.segment().path().to_owned();
@@ -111,7 +117,7 @@ impl Log {
             poisoned: AtomicBool::new(false),
             poison_cause: Mutex::new(String::new()),
             report: opened.report,
-            _lock: Some(lock),
+            lock: Some(lock),
         })
     }
 
@@ -143,7 +149,7 @@ impl Log {
             poisoned: AtomicBool::new(false),
             poison_cause: Mutex::new(String::new()),
             report: opened.report,
-            _lock: None,
+            lock: None,
         })
     }
 
@@ -168,7 +174,7 @@ impl Log {
     /// True when opened read-only.
     #[must_use]
     pub fn is_read_only(&self) -> bool {
-        self._lock.is_none()
+        self.lock.is_none()
     }
 
     fn lock_writer(&self) -> Result<MutexGuard<'_, Option<Writer>>> {
@@ -290,7 +296,8 @@ impl Log {
             .active
             .seal()
             .map_err(|e| self.poison(Error::io("seal (msync)", path, e)))?;
-        self.durable_lsn.fetch_max(writer.next_lsn - 1, Ordering::AcqRel);
+        self.durable_lsn
+            .fetch_max(writer.next_lsn - 1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -434,7 +441,11 @@ impl Log {
 
 fn next_lsn_after(segments: &[Arc<Segment>]) -> u64 {
     segments.last().map_or(1, |last| {
-        let held = segments.iter().rev().find(|s| s.records() > 0).map_or(0, |s| s.last_lsn());
+        let held = segments
+            .iter()
+            .rev()
+            .find(|s| s.records() > 0)
+            .map_or(0, |s| s.last_lsn());
         (held + 1).max(last.base_lsn())
     })
 }

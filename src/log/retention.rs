@@ -75,7 +75,9 @@ impl Log {
         self.remove_oldest_while(|segments| {
             let bytes: u64 = segments.iter().map(|s| s.header().segment_size).sum();
             segments.len() > 1
-                && (retention.segments_max.is_some_and(|max| segments.len() > max)
+                && (retention
+                    .segments_max
+                    .is_some_and(|max| segments.len() > max)
                     || retention.bytes_max.is_some_and(|max| bytes > max))
         })
         .map(|_| ())

@@ -164,7 +164,14 @@ impl Writer {
     /// `Error::Io` naming the file.
     pub fn activate(&mut self, id: SegmentId, base_lsn: u64) -> Result<ActiveSegment> {
         let prepared = self.take_prepared(id)?;
-        activate(&self.dir, self.log_id, self.segment_size, prepared, id, base_lsn)
+        activate(
+            &self.dir,
+            self.log_id,
+            self.segment_size,
+            prepared,
+            id,
+            base_lsn,
+        )
     }
 
     /// Checks that a payload is within limits.
@@ -193,7 +200,11 @@ impl Writer {
     pub fn write_batch<T: AsRef<[u8]>>(&mut self, records: &[T]) -> u64 {
         let count = records.len();
         for (i, payload) in records.iter().enumerate() {
-            let flags = if i + 1 < count { FLAG_BATCH_CONTINUES } else { 0 };
+            let flags = if i + 1 < count {
+                FLAG_BATCH_CONTINUES
+            } else {
+                0
+            };
             self.active.write(self.next_lsn, flags, payload.as_ref());
             self.next_lsn += 1;
         }

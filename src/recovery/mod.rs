@@ -116,19 +116,29 @@ pub fn recover(dir: &Path, options: &Options, writable: bool) -> Result<Opened> 
 
 type Loaded = (Arc<Segment>, Option<Scan>, SegmentRecovery);
 
-fn load(context: &mut Context<'_>, id: SegmentId, path: &Path, last: bool) -> Result<Option<Loaded>> {
+fn load(
+    context: &mut Context<'_>,
+    id: SegmentId,
+    path: &Path,
+    last: bool,
+) -> Result<Option<Loaded>> {
     let rw = context.writable && (last || context.skip());
     let file = OpenOptions::new()
         .read(true)
         .write(rw)
         .open(path)
         .map_err(|e| Error::io("open", path, e))?;
-    let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io("stat", path, e))?
+        .len();
     if len < SEGMENT_HEADER_SIZE as u64 {
         return Err(context.corrupt(
             path,
             0,
-            Damage::SegmentHeader(format!("file is {len} bytes, shorter than a segment header")),
+            Damage::SegmentHeader(format!(
+                "file is {len} bytes, shorter than a segment header"
+            )),
         ));
     }
     let mut map = Mapping::map(&file, rw).map_err(|e| Error::io("map", path, e))?;
@@ -148,7 +158,9 @@ fn load(context: &mut Context<'_>, id: SegmentId, path: &Path, last: bool) -> Re
                 supported: FORMAT_VERSION,
             });
         }
-        Err(other) => return Err(context.corrupt(path, 0, Damage::SegmentHeader(other.to_string()))),
+        Err(other) => {
+            return Err(context.corrupt(path, 0, Damage::SegmentHeader(other.to_string())));
+        }
     };
     check_header(context, &header, id, len, path)?;
     let seed = header.seed();
@@ -199,9 +211,15 @@ fn check_header(
     path: &Path,
 ) -> Result<()> {
     let problem = if header.segment_id != id.0 {
-        Some(format!("header names segment {} but the file name says {id}", header.segment_id))
+        Some(format!(
+            "header names segment {} but the file name says {id}",
+            header.segment_id
+        ))
     } else if header.segment_size != len {
-        Some(format!("file is {len} bytes but its header says {}", header.segment_size))
+        Some(format!(
+            "file is {len} bytes but its header says {}",
+            header.segment_size
+        ))
     } else if context.log_id.is_some_and(|log_id| log_id != header.log_id) {
         Some("segment belongs to another log (log id differs)".into())
     } else {
@@ -249,7 +267,10 @@ fn load_sealed(
         if !agrees && !context.skip() {
             let (offset, damage) = match walk.stop {
                 Stop::Damage { offset, damage } => (offset, damage),
-                Stop::End => (walk.end, Damage::Footer("footer disagrees with the records".into())),
+                Stop::End => (
+                    walk.end,
+                    Damage::Footer("footer disagrees with the records".into()),
+                ),
             };
             context.last_good_lsn = walk.last_lsn;
             return Err(context.corrupt(path, offset, damage));
@@ -291,7 +312,7 @@ fn load_active(
     let bad = match &walk.stop {
         Stop::End => {
             let tail = scan::nonzero_end(&map.whole()[..capacity], walk.end);
-            (tail > walk.end).then(|| (walk.end, Damage::Garbage))
+            (tail > walk.end).then_some((walk.end, Damage::Garbage))
         }
         Stop::Damage { offset, damage } => Some((*offset, damage.clone())),
     };
@@ -314,9 +335,15 @@ fn load_active(
         }
         let tail_end = scan::nonzero_end(data, offset).max(offset);
         if context.writable && tail_end > offset {
-            recovery_quarantined.push(repair::quarantine(context.dir, id, offset, &data[offset..tail_end])?);
+            recovery_quarantined.push(repair::quarantine(
+                context.dir,
+                id,
+                offset,
+                &data[offset..tail_end],
+            )?);
             map.exclusive()[offset..tail_end].fill(0);
-            map.flush(offset..tail_end).map_err(|e| Error::io("msync", path, e))?;
+            map.flush(offset..tail_end)
+                .map_err(|e| Error::io("msync", path, e))?;
             modified = true;
         }
         outcome = Outcome::TornTail {
@@ -329,9 +356,11 @@ fn load_active(
         let skipped = skipped_ranges(&walk);
         if context.writable {
             let ranges = ranges_to_pad(&walk);
-            let files = repair::pad_ranges(context.dir, path, id, map.exclusive(), config.seed, &ranges)?;
+            let files =
+                repair::pad_ranges(context.dir, path, id, map.exclusive(), config.seed, &ranges)?;
             recovery_quarantined.extend(files);
-            map.flush(0..capacity).map_err(|e| Error::io("msync", path, e))?;
+            map.flush(0..capacity)
+                .map_err(|e| Error::io("msync", path, e))?;
             walk = scan::scan(map.whole(), capacity, config);
             modified = true;
         }
@@ -387,17 +416,30 @@ fn load_unsealable(
         let mut to_zero = Vec::new();
         for range in ranges {
             if range.len() >= crate::format::RECORD_HEADER_SIZE {
-                files.extend(repair::pad_ranges(context.dir, path, id, bytes, config.seed, &[range])?);
+                files.extend(repair::pad_ranges(
+                    context.dir,
+                    path,
+                    id,
+                    bytes,
+                    config.seed,
+                    &[range],
+                )?);
             } else if !range.is_empty() {
                 to_zero.push(range);
             }
         }
         for range in to_zero {
-            files.push(repair::quarantine(context.dir, id, range.start, &bytes[range.clone()])?);
+            files.push(repair::quarantine(
+                context.dir,
+                id,
+                range.start,
+                &bytes[range.clone()],
+            )?);
             bytes[range].fill(0);
         }
         let info = repair::reseal(path, bytes, config)?;
-        map.flush(0..map.len()).map_err(|e| Error::io("msync", path, e))?;
+        map.flush(0..map.len())
+            .map_err(|e| Error::io("msync", path, e))?;
         recovery.quarantined = files;
         recovery.modified = true;
         info

@@ -65,10 +65,14 @@ pub fn pad_ranges(
 /// `Error::Corrupt` when the walk does not end cleanly.
 pub fn reseal(path: &Path, segment: &mut [u8], config: &ScanConfig) -> Result<FooterInfo> {
     let capacity = data_capacity(segment.len() as u64);
-    let walk = scan::scan(segment, capacity, &ScanConfig {
-        skip_damage: false,
-        ..*config
-    });
+    let walk = scan::scan(
+        segment,
+        capacity,
+        &ScanConfig {
+            skip_damage: false,
+            ..*config
+        },
+    );
     if let Stop::Damage { offset, damage } = walk.stop.clone() {
         return Err(Error::Corrupt {
             path: path.to_owned(),

@@ -76,7 +76,10 @@ impl RecoveryReport {
     #[must_use]
     pub fn is_clean(&self) -> bool {
         self.segments.iter().all(|s| {
-            matches!(s.outcome, Outcome::Sealed | Outcome::SealedVerified | Outcome::CleanEnd)
+            matches!(
+                s.outcome,
+                Outcome::Sealed | Outcome::SealedVerified | Outcome::CleanEnd
+            )
         })
     }
 
@@ -87,7 +90,9 @@ impl RecoveryReport {
             .iter()
             .map(|s| match &s.outcome {
                 Outcome::TornTail { bytes, .. } => *bytes,
-                Outcome::Skipped(ranges) => ranges.iter().map(|r| r.range.end - r.range.start).sum(),
+                Outcome::Skipped(ranges) => {
+                    ranges.iter().map(|r| r.range.end - r.range.start).sum()
+                }
                 _ => 0,
             })
             .sum()

@@ -347,7 +347,7 @@ pub struct Cursor<'a> {
     done: bool,
 }
 
-impl<'a> Cursor<'a> {
+impl Cursor<'_> {
     fn corrupt(&mut self, damage: Damage) -> Error {
         self.done = true;
         Error::Corrupt {
@@ -365,37 +365,38 @@ impl<'a> Iterator for Cursor<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let config = self.segment.scan_config(self.skip_damage);
         while !self.done {
-            let damage = match record::parse(self.data, self.offset, config.seed, config.payload_max) {
-                Step::End if self.offset >= self.data.len() => return None,
-                Step::End => Damage::ZeroedRecord,
-                Step::Bad(damage) => damage,
-                Step::Record(parsed) if parsed.kind != KIND_DATA => {
-                    self.offset += parsed.framed_len;
-                    continue;
-                }
-                Step::Record(parsed) if parsed.lsn <= self.last_lsn => Damage::LsnOutOfOrder {
-                    expected: Lsn(self.last_lsn + 1),
-                    found: Lsn(parsed.lsn),
-                },
-                Step::Record(parsed) => {
-                    if parsed.lsn >= self.lsn_end {
-                        self.done = true;
-                        return None;
-                    }
-                    let offset = self.offset;
-                    self.offset += parsed.framed_len;
-                    self.last_lsn = parsed.lsn;
-                    if parsed.lsn < self.from_lsn {
+            let damage =
+                match record::parse(self.data, self.offset, config.seed, config.payload_max) {
+                    Step::End if self.offset >= self.data.len() => return None,
+                    Step::End => Damage::ZeroedRecord,
+                    Step::Bad(damage) => damage,
+                    Step::Record(parsed) if parsed.kind != KIND_DATA => {
+                        self.offset += parsed.framed_len;
                         continue;
                     }
-                    return Some(Ok(Record {
-                        lsn: Lsn(parsed.lsn),
-                        payload: parsed.payload,
-                        segment: self.segment.id,
-                        offset: offset as u64,
-                    }));
-                }
-            };
+                    Step::Record(parsed) if parsed.lsn <= self.last_lsn => Damage::LsnOutOfOrder {
+                        expected: Lsn(self.last_lsn + 1),
+                        found: Lsn(parsed.lsn),
+                    },
+                    Step::Record(parsed) => {
+                        if parsed.lsn >= self.lsn_end {
+                            self.done = true;
+                            return None;
+                        }
+                        let offset = self.offset;
+                        self.offset += parsed.framed_len;
+                        self.last_lsn = parsed.lsn;
+                        if parsed.lsn < self.from_lsn {
+                            continue;
+                        }
+                        return Some(Ok(Record {
+                            lsn: Lsn(parsed.lsn),
+                            payload: parsed.payload,
+                            segment: self.segment.id,
+                            offset: offset as u64,
+                        }));
+                    }
+                };
             if self.skip_damage
                 && let Some(next) = scan::resync(self.data, self.offset, &config, self.last_lsn)
             {

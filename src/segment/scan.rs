@@ -192,9 +192,10 @@ pub fn scan_from(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut
                 }
             },
             Step::Bad(damage) => damage,
-            Step::Record(parsed) => match state.check(&parsed) {
-                Err(damage) => damage,
-                Ok(()) => {
+            Step::Record(parsed) => {
+                if let Err(damage) = state.check(&parsed) {
+                    damage
+                } else {
                     let in_batch = batch_start.is_some();
                     match parsed.kind {
                         KIND_DATA => {
@@ -205,16 +206,19 @@ pub fn scan_from(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut
                             } else {
                                 batch_start = None;
                             }
-                            state.push_data(offset, parsed.lsn, parsed.header_crc, parsed.framed_len);
+                            state.push_data(
+                                offset,
+                                parsed.lsn,
+                                parsed.header_crc,
+                                parsed.framed_len,
+                            );
                             offset = state.end;
                             continue;
                         }
                         _ if in_batch => Damage::IncompleteBatch,
                         KIND_MARKER => {
                             if state.gap_allowed_since_marker() {
-                                state
-                                    .stale_markers
-                                    .push(offset..offset + parsed.framed_len);
+                                state.stale_markers.push(offset..offset + parsed.framed_len);
                             }
                             state.push_marker(offset, parsed.framed_len);
                             offset = state.end;
@@ -231,7 +235,7 @@ pub fn scan_from(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut
                         }
                     }
                 }
-            },
+            }
         };
         // Damage: an incomplete batch is dropped whole.
         if let Some(before) = batch_start.take() {
@@ -279,9 +283,11 @@ pub fn vouched_by_later_marker(data: &[u8], from: usize, config: &ScanConfig) ->
     while offset + RECORD_HEADER_SIZE <= data.len() {
         // The kind byte is cheap to test before any checksum.
         if data[offset + 20] == KIND_MARKER
-            && let Step::Record(parsed) = record::parse(data, offset, config.seed, config.payload_max)
+            && let Step::Record(parsed) =
+                record::parse(data, offset, config.seed, config.payload_max)
             && parsed.kind == KIND_MARKER
-            && record::decode_marker(parsed.payload).is_some_and(|(covered, _)| covered > from as u64)
+            && record::decode_marker(parsed.payload)
+                .is_some_and(|(covered, _)| covered > from as u64)
         {
             return true;
         }
@@ -358,7 +364,10 @@ mod tests {
         let scan = scan(&bytes, bytes.len(), &config(true));
         assert_eq!(scan.records, 4);
         assert_eq!(scan.skipped.len(), 1);
-        assert_eq!(scan.skipped[0].range, SEGMENT_HEADER_SIZE + 40..SEGMENT_HEADER_SIZE + 80);
+        assert_eq!(
+            scan.skipped[0].range,
+            SEGMENT_HEADER_SIZE + 40..SEGMENT_HEADER_SIZE + 80
+        );
     }
 
     #[test]
@@ -367,7 +376,9 @@ mod tests {
         bytes[SEGMENT_HEADER_SIZE + 40 + 30] ^= 1; // record 2, covered by the marker
         let config = config(false);
         let scan = scan(&bytes, bytes.len(), &config);
-        let Stop::Damage { offset, .. } = scan.stop else { panic!("no damage found") };
+        let Stop::Damage { offset, .. } = scan.stop else {
+            panic!("no damage found")
+        };
         // The marker covers from the header end, which is not past the damage: not vouched.
         assert!(!vouched_by_later_marker(&bytes, offset, &config));
     }
@@ -378,8 +389,22 @@ mod tests {
         let mut at = SEGMENT_HEADER_SIZE;
         at += frame_into(&mut bytes[at..], SEED, 1, KIND_DATA, 0, b"a");
         let batch_start = at;
-        at += frame_into(&mut bytes[at..], SEED, 2, KIND_DATA, FLAG_BATCH_CONTINUES, b"b");
-        frame_into(&mut bytes[at..], SEED, 3, KIND_DATA, FLAG_BATCH_CONTINUES, b"c");
+        at += frame_into(
+            &mut bytes[at..],
+            SEED,
+            2,
+            KIND_DATA,
+            FLAG_BATCH_CONTINUES,
+            b"b",
+        );
+        frame_into(
+            &mut bytes[at..],
+            SEED,
+            3,
+            KIND_DATA,
+            FLAG_BATCH_CONTINUES,
+            b"c",
+        );
         let scan = scan(&bytes, bytes.len(), &config(false));
         assert_eq!(scan.last_lsn, 1);
         assert_eq!(
