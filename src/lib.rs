@@ -12,6 +12,10 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod disk;
 pub mod error;
 pub mod format;

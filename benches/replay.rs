@@ -1,0 +1,88 @@
+//! Replay throughput of a 1 GiB log (128 B and 4 KiB records), through the mapped walk that
+//! checks every checksum and hands out borrowed payloads. Set `INTERSTICE_BENCH_LOG_BYTES`
+//! to replay a smaller log (for a smoke run).
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use interstice::{Durability, Error, Log, Lsn, Options};
+
+fn log_bytes() -> u64 {
+    std::env::var("INTERSTICE_BENCH_LOG_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1 << 30)
+}
+
+fn build(dir: &std::path::Path, size: usize) -> u64 {
+    let log = Log::open(
+        dir,
+        Options {
+            durability: Durability::None,
+            ..Options::default()
+        },
+    )
+    .expect("open");
+    let data: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+    let records = log_bytes() / size as u64;
+    for _ in 0..records {
+        log.append(&data).expect("append");
+    }
+    log.sync().expect("sync");
+    records
+}
+
+fn replay(c: &mut Criterion) {
+    let mut group = c.benchmark_group("replay");
+    group.sample_size(10);
+    for size in [128usize, 4096] {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let records = build(dir.path(), size);
+        let log = Log::open_read_only(dir.path(), Options::default()).expect("open");
+        group.throughput(Throughput::Elements(records));
+        group.bench_with_input(BenchmarkId::new("records", size), &size, |b, _| {
+            b.iter(|| {
+                let mut sum = 0u64;
+                let count = log
+                    .replay(Lsn::ZERO, |record| {
+                        // Touch every payload byte, as a state machine would.
+                        sum = sum.wrapping_add(
+                            record.payload.iter().map(|&b| u64::from(b)).sum::<u64>(),
+                        );
+                        Ok::<(), Error>(())
+                    })
+                    .expect("replay");
+                assert_eq!(count, records);
+                black_box(sum)
+            });
+        });
+        group.throughput(Throughput::Bytes(records * size as u64));
+        group.bench_with_input(BenchmarkId::new("bytes", size), &size, |b, _| {
+            b.iter(|| {
+                let mut sum = 0u64;
+                log.replay(Lsn::ZERO, |record| {
+                    sum =
+                        sum.wrapping_add(record.payload.iter().map(|&b| u64::from(b)).sum::<u64>());
+                    Ok::<(), Error>(())
+                })
+                .expect("replay");
+                black_box(sum)
+            });
+        });
+    }
+    group.finish();
+}
+
+fn open(c: &mut Criterion) {
+    let mut group = c.benchmark_group("open");
+    group.sample_size(10);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let records = build(dir.path(), 128);
+    group.bench_function(BenchmarkId::new("writable", records), |b| {
+        b.iter(|| black_box(Log::open(dir.path(), Options::default()).expect("open")));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, replay, open);
+criterion_main!(benches);
