@@ -359,10 +359,11 @@ mod tests {
         bytes[SEGMENT_HEADER_SIZE + 2 * 40 + 30] ^= 1;
         let scan = scan(&bytes, bytes.len(), &config(false));
         assert_eq!(scan.last_lsn, 2);
-        assert!(matches!(
-            scan.stop,
-            Stop::Damage { offset, damage: Damage::PayloadChecksum } if offset == SEGMENT_HEADER_SIZE + 80
-        ));
+        let expected = Stop::Damage {
+            offset: SEGMENT_HEADER_SIZE + 80,
+            damage: Damage::PayloadChecksum,
+        };
+        assert_eq!(scan.stop, expected);
     }
 
     #[test]
