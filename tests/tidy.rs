@@ -41,18 +41,36 @@ fn sources() -> Vec<(PathBuf, String)> {
 fn sources_are_ascii_and_fit_100_columns() {
     for (path, text) in sources() {
         for (i, line) in text.lines().enumerate() {
-            assert!(line.is_ascii(), "{}:{}: non-ASCII character", path.display(), i + 1);
-            assert!(line.len() <= 100, "{}:{}: longer than 100 columns", path.display(), i + 1);
+            assert!(
+                line.is_ascii(),
+                "{}:{}: non-ASCII character",
+                path.display(),
+                i + 1
+            );
+            assert!(
+                line.len() <= 100,
+                "{}:{}: longer than 100 columns",
+                path.display(),
+                i + 1
+            );
         }
     }
 }
 
 #[test]
 fn no_debugging_leftovers() {
-    let markers = [concat!("db", "g!("), concat!("FIX", "ME"), concat!("to", "do!(")];
+    let markers = [
+        concat!("db", "g!("),
+        concat!("FIX", "ME"),
+        concat!("to", "do!("),
+    ];
     for (path, text) in sources() {
         for marker in markers {
-            assert!(!text.contains(marker), "{}: contains {marker}", path.display());
+            assert!(
+                !text.contains(marker),
+                "{}: contains {marker}",
+                path.display()
+            );
         }
     }
 }
@@ -66,6 +84,10 @@ fn unsafe_lives_only_in_the_mapping_module() {
             let code = line.split("//").next().unwrap_or("");
             code.contains(&format!("{word} {{")) || code.contains(&format!("{word} fn"))
         });
-        assert!(allowed || !uses, "{}: {word} code outside src/disk/mmap.rs", path.display());
+        assert!(
+            allowed || !uses,
+            "{}: {word} code outside src/disk/mmap.rs",
+            path.display()
+        );
     }
 }

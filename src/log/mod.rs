@@ -199,7 +199,7 @@ impl Log {
     }
 
     /// Records a failed flush: every later call fails until the log is reopened.
-    fn poison(&self, error: Error) -> Error {
+    pub(super) fn poison(&self, error: Error) -> Error {
         let mut cause = self.poison_cause.lock();
         if cause.is_empty() {
             *cause = error.to_string();
@@ -313,12 +313,13 @@ impl Log {
         self.sync_to(Lsn(self.last_lsn.load(Ordering::Acquire)))
     }
 
-    /// Waits until `lsn` is durable, leading a flush when none is running.
+    /// Waits until `lsn` (at most the last LSN appended) is durable, leading a flush when none
+    /// is running.
     ///
     /// # Errors
     /// As `sync`.
     pub fn sync_to(&self, lsn: Lsn) -> Result<Lsn> {
-        let target = lsn.0;
+        let target = lsn.0.min(self.last_lsn.load(Ordering::Acquire));
         loop {
             self.check_poison()?;
             let durable = self.durable_lsn.load(Ordering::Acquire);

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use super::Log;
 use super::writer::Writer;
 use crate::disk::file;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::Lsn;
 use crate::segment::Segment;
 
@@ -29,8 +29,9 @@ impl Log {
     /// them. Readers taken before keep seeing the old records.
     ///
     /// # Errors
-    /// `Error::ReadOnly`, `Error::Poisoned`, or `Error::Io` from sealing, removing a file or
-    /// creating the segment that continues the log.
+    /// `Error::LsnOutOfRange` when `lsn + 1` precedes the first segment (retention removed
+    /// it); `Error::ReadOnly`; `Error::Poisoned`; `Error::Io` from sealing, removing a file
+    /// or creating the segment that continues the log (the log is then poisoned: reopen it).
     pub fn truncate_after(&self, lsn: Lsn) -> Result<()> {
         let mut guard = self.lock_writer()?;
         let writer = guard.as_mut().expect("checked by lock_writer");
@@ -38,10 +39,24 @@ impl Log {
         if x + 1 >= writer.next_lsn {
             return Ok(());
         }
+        let first_base = self.segments.read()[0].base_lsn();
+        if x + 1 < first_base {
+            return Err(Error::LsnOutOfRange {
+                lsn,
+                first: Lsn(first_base),
+                last: Lsn(writer.next_lsn - 1),
+            });
+        }
         self.seal_active(writer)?;
+        // From here a failure leaves the writer without an active segment: poison the log so
+        // that it is reopened, which recovers whichever state reached the disk.
+        self.cut_suffix(writer, x).map_err(|e| self.poison(e))
+    }
+
+    fn cut_suffix(&self, writer: &mut Writer, x: u64) -> Result<()> {
         let segments = self.segments.read().clone();
         // The segment that keeps the records up to `x`: the last one starting at or before
-        // `x + 1`, or the first one (then masked whole) when `x` precedes the log.
+        // `x + 1`.
         let keep = segments
             .iter()
             .rposition(|s| s.base_lsn() <= x + 1)

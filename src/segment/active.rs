@@ -29,6 +29,7 @@ pub struct ActiveSegment {
     last_marker_end: usize,
     records_since_marker: u32,
     synced_to: usize,
+    sealed: bool,
 }
 
 impl ActiveSegment {
@@ -55,6 +56,7 @@ impl ActiveSegment {
             last_marker_end: scan.last_marker_end,
             records_since_marker: scan.records_since_marker,
             synced_to: 0,
+            sealed: false,
             segment,
         }
     }
@@ -68,6 +70,9 @@ impl ActiveSegment {
     /// Bytes left for records (room for a commit marker is kept aside).
     #[must_use]
     pub fn room(&self) -> usize {
+        if self.sealed {
+            return 0;
+        }
         (self.segment.capacity() - MARKER_FRAMED_LEN).saturating_sub(self.end)
     }
 
@@ -114,7 +119,7 @@ impl ActiveSegment {
 
     /// Writes and publishes a commit marker for the records since the previous one, if any.
     pub fn write_marker(&mut self) {
-        if self.records_since_marker == 0 {
+        if self.records_since_marker == 0 || self.sealed {
             return;
         }
         let body = record::encode_marker(self.last_marker_end as u64, self.records_since_marker);
@@ -140,12 +145,22 @@ impl ActiveSegment {
         self.counts.last_lsn
     }
 
-    /// Seals the segment: flushes its data, then writes the sparse index and the footer and
-    /// flushes them, so a valid footer on disk implies durable data.
+    /// True once sealed: it takes no more records or markers.
+    #[must_use]
+    pub fn is_sealed(&self) -> bool {
+        self.sealed
+    }
+
+    /// Seals the segment (once; later calls do nothing): flushes its data, then writes the
+    /// sparse index and the footer and flushes them, so a valid footer on disk implies
+    /// durable data.
     ///
     /// # Errors
     /// The OS error of a flush.
     pub fn seal(&mut self) -> io::Result<()> {
+        if self.sealed {
+            return Ok(());
+        }
         let map = Arc::clone(self.writer.mapping());
         let unsynced = self.take_unsynced();
         map.flush(unsynced)?;
@@ -167,6 +182,7 @@ impl ActiveSegment {
         self.writer.write(len - FOOTER_SIZE, &footer);
         map.flush(index_at..len)?;
         self.writer.freeze(len);
+        self.sealed = true;
         self.segment.mark_sealed(info.index_entries);
         Ok(())
     }
