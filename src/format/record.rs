@@ -20,6 +20,8 @@ pub const KIND_MARKER: u8 = 2;
 pub const KIND_PAD: u8 = 3;
 /// Flag: the next record belongs to the same batch.
 pub const FLAG_BATCH_CONTINUES: u8 = 1;
+/// Flag on a commit marker: written by a clean close, nothing was written after it.
+pub const FLAG_CLEAN_CLOSE: u8 = 2;
 
 /// The 24-byte record header, read in place with zerocopy.
 #[derive(Clone, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
@@ -35,7 +37,7 @@ pub struct RecordHeader {
     pub len: U32,
     /// `KIND_DATA`, `KIND_MARKER` or `KIND_PAD`; zero is never valid.
     pub kind: u8,
-    /// `FLAG_BATCH_CONTINUES` or zero.
+    /// `FLAG_BATCH_CONTINUES` (data), `FLAG_CLEAN_CLOSE` (marker) or zero.
     pub flags: u8,
     /// Zero.
     pub reserved: [u8; 2],

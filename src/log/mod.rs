@@ -428,13 +428,28 @@ impl Log {
         self.segments.read().iter().map(|s| s.info()).collect()
     }
 
-    /// Makes everything durable (unless `Durability::None`) and closes the log.
+    /// Makes everything durable (unless `Durability::None`), marks the close as clean (the
+    /// next open then skips checking the active segment's unused space) and closes the log.
     ///
     /// # Errors
     /// As `sync`.
     pub fn close(self) -> Result<()> {
-        if self.options.durability != Durability::None && !self.is_read_only() {
+        if self.is_read_only() {
+            return Ok(());
+        }
+        if self.options.durability != Durability::None {
             self.sync()?;
+        }
+        let mut guard = self.lock_writer()?;
+        let writer = guard.as_mut().expect("checked by lock_writer");
+        writer.active.write_close_marker();
+        if self.options.durability != Durability::None {
+            let range = writer.active.take_unsynced();
+            let segment = writer.active.segment();
+            segment
+                .mapping()
+                .flush(range)
+                .map_err(|e| self.poison(Error::io("msync", segment.path(), e)))?;
         }
         Ok(())
     }

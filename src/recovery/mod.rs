@@ -310,6 +310,8 @@ fn load_active(
     let capacity = data_capacity(header.segment_size);
     let mut walk = scan::scan(map.whole(), capacity, config);
     let bad = match &walk.stop {
+        // A clean close wrote nothing after its marker: the rest is known to be zero.
+        Stop::End if walk.ended_clean => None,
         Stop::End => {
             let tail = scan::nonzero_end(&map.whole()[..capacity], walk.end);
             (tail > walk.end).then_some((walk.end, Damage::Garbage))

@@ -119,11 +119,24 @@ impl ActiveSegment {
 
     /// Writes and publishes a commit marker for the records since the previous one, if any.
     pub fn write_marker(&mut self) {
-        if self.records_since_marker == 0 || self.sealed {
+        if self.records_since_marker > 0 {
+            self.write_marker_flagged(0);
+        }
+    }
+
+    /// Writes the marker of a clean close: the last bytes this writer writes, which lets the
+    /// next open skip checking the rest of the segment for stray bytes.
+    pub fn write_close_marker(&mut self) {
+        self.write_marker_flagged(record::FLAG_CLEAN_CLOSE);
+    }
+
+    fn write_marker_flagged(&mut self, flags: u8) {
+        if self.sealed || self.end + MARKER_FRAMED_LEN > self.segment.capacity() {
             return;
         }
         let body = record::encode_marker(self.last_marker_end as u64, self.records_since_marker);
-        let header = record::encode_header(self.seed, self.counts.last_lsn, KIND_MARKER, 0, &body);
+        let header =
+            record::encode_header(self.seed, self.counts.last_lsn, KIND_MARKER, flags, &body);
         self.writer.write(self.end, header.as_bytes());
         self.writer.write(self.end + RECORD_HEADER_SIZE, &body);
         self.end += MARKER_FRAMED_LEN;

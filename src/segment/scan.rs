@@ -7,7 +7,7 @@ use crate::error::Damage;
 use crate::format::checksum::Chain;
 use crate::format::footer::IndexEntry;
 use crate::format::record::{
-    self, FLAG_BATCH_CONTINUES, KIND_DATA, KIND_MARKER, KIND_PAD, Parsed, Step,
+    self, FLAG_BATCH_CONTINUES, FLAG_CLEAN_CLOSE, KIND_DATA, KIND_MARKER, KIND_PAD, Parsed, Step,
 };
 use crate::format::{ALIGN, INDEX_STRIDE, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE};
 use crate::ids::Lsn;
@@ -77,6 +77,8 @@ pub struct Scan {
     pub skipped: Vec<Skipped>,
     /// Markers that no longer match their records after a skip (to be rewritten as padding).
     pub stale_markers: Vec<Range<usize>>,
+    /// The last item accepted is the marker of a clean close.
+    pub ended_clean: bool,
 }
 
 impl Scan {
@@ -97,6 +99,7 @@ impl Scan {
             stop: Stop::End,
             skipped: Vec::new(),
             stale_markers: Vec::new(),
+            ended_clean: false,
         }
     }
 
@@ -120,6 +123,7 @@ impl Scan {
         self.chain.push(header_crc);
         self.records_since_marker += 1;
         self.gap_allowed = false;
+        self.ended_clean = false;
         self.end = offset + framed_len;
     }
 
@@ -128,6 +132,7 @@ impl Scan {
         self.end = offset + framed_len;
         self.last_marker_end = self.end;
         self.records_since_marker = 0;
+        self.ended_clean = false;
     }
 
     /// Checks a record against the sequence so far.
@@ -221,6 +226,7 @@ pub fn scan_from(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut
                                 state.stale_markers.push(offset..offset + parsed.framed_len);
                             }
                             state.push_marker(offset, parsed.framed_len);
+                            state.ended_clean = parsed.flags & FLAG_CLEAN_CLOSE != 0;
                             offset = state.end;
                             continue;
                         }
