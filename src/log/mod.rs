@@ -280,17 +280,30 @@ impl Log {
     }
 
     fn rotate(&self, writer: &mut Writer) -> Result<()> {
+        self.finish_sealing(writer)?;
         let next_id = writer.active.segment().id().next();
-        let base = writer.next_lsn;
-        self.seal_active(writer)?;
-        let active = writer.activate(next_id, base)?;
-        self.segments.write().push(Arc::clone(active.segment()));
-        writer.active = active;
+        let prepared = writer.take_prepared(next_id)?;
+        writer
+            .rotate_into(prepared, next_id)
+            .map_err(|e| self.poison(e))?;
+        self.segments
+            .write()
+            .push(Arc::clone(writer.active.segment()));
         writer.prepare_next();
         self.apply_retention(writer)
     }
 
+    /// Waits for a background seal and records what it made durable.
+    fn finish_sealing(&self, writer: &mut Writer) -> Result<()> {
+        let sealed = writer.finish_sealing().map_err(|e| self.poison(e))?;
+        if let Some(lsn) = sealed {
+            self.durable_lsn.fetch_max(lsn, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
     fn seal_active(&self, writer: &mut Writer) -> Result<()> {
+        self.finish_sealing(writer)?;
         let path = writer.active.segment().path().to_owned();
         writer
             .active
@@ -341,6 +354,8 @@ impl Log {
         let (map, range, lsn, path) = {
             let mut guard = self.lock_writer()?;
             let writer = guard.as_mut().expect("checked by lock_writer");
+            // The active segment is part of the log only once a background seal has named it.
+            self.finish_sealing(writer)?;
             writer.active.write_marker();
             let range = writer.active.take_unsynced();
             let segment = writer.active.segment();
@@ -442,6 +457,7 @@ impl Log {
         }
         let mut guard = self.lock_writer()?;
         let writer = guard.as_mut().expect("checked by lock_writer");
+        self.finish_sealing(writer)?;
         writer.active.write_close_marker();
         if self.options.durability != Durability::None {
             let range = writer.active.take_unsynced();

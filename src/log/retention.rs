@@ -20,7 +20,8 @@ impl Log {
     /// `Error::ReadOnly`, `Error::Poisoned`, or `Error::Io` from removing a file.
     pub fn truncate_before(&self, lsn: Lsn) -> Result<usize> {
         let mut guard = self.lock_writer()?;
-        let _writer = guard.as_mut().expect("checked by lock_writer");
+        let writer = guard.as_mut().expect("checked by lock_writer");
+        self.finish_sealing(writer)?;
         self.remove_oldest_while(|segments| segments.len() > 1 && segments[1].base_lsn() <= lsn.0)
     }
 
@@ -82,11 +83,14 @@ impl Log {
     }
 
     /// Applies `options.retention` (called after each rotation, under the writer lock).
-    pub(super) fn apply_retention(&self, _writer: &mut Writer) -> Result<()> {
+    pub(super) fn apply_retention(&self, writer: &mut Writer) -> Result<()> {
         let retention = self.options.retention;
         if retention.segments_max.is_none() && retention.bytes_max.is_none() {
             return Ok(());
         }
+        // Never remove segments while the newest is not yet named: a crash then would leave
+        // no segment at all.
+        self.finish_sealing(writer)?;
         self.remove_oldest_while(|segments| {
             let bytes: u64 = segments.iter().map(|s| s.header().segment_size).sum();
             segments.len() > 1

@@ -53,40 +53,84 @@ pub fn activate(
     id: SegmentId,
     base_lsn: u64,
 ) -> Result<ActiveSegment> {
-    let Prepared { path, mut map } = prepared;
-    let header = HeaderInfo {
-        log_id,
-        segment_id: id.0,
-        base_lsn,
-        segment_size,
-    };
-    map.exclusive()[..SEGMENT_HEADER_SIZE].copy_from_slice(&header.encode());
-    map.flush(0..SEGMENT_HEADER_SIZE)
-        .map_err(|e| Error::io("msync", &path, e))?;
-    let final_path = dir.join(dir::segment_file_name(id));
-    file::rename_durably(&path, &final_path)?;
-    let payload_max = payload_capacity(segment_size);
-    let segment = Arc::new(Segment::new(
-        final_path,
-        header,
-        payload_max,
-        Arc::new(map),
-        Counts {
-            data_end: SEGMENT_HEADER_SIZE,
-            first_lsn: 0,
-            last_lsn: 0,
-            records: 0,
-        },
-        None,
-        Vec::new(),
-    ));
-    let start = Scan::start(&ScanConfig {
-        seed: header.seed(),
-        base_lsn,
-        payload_max,
-        skip_damage: false,
-    });
-    Ok(ActiveSegment::resume(segment, &start))
+    let unnamed = Unnamed::new(dir, log_id, segment_size, prepared, id, base_lsn);
+    unnamed.name()?;
+    Ok(unnamed.active)
+}
+
+/// A new active segment whose file still has its temporary name: it becomes part of the log
+/// when `name` has flushed its header and renamed it.
+#[derive(Debug)]
+struct Unnamed {
+    active: ActiveSegment,
+    temporary: PathBuf,
+}
+
+impl Unnamed {
+    fn new(
+        dir: &Path,
+        log_id: u64,
+        segment_size: u64,
+        prepared: Prepared,
+        id: SegmentId,
+        base_lsn: u64,
+    ) -> Unnamed {
+        let Prepared { path, mut map } = prepared;
+        let header = HeaderInfo {
+            log_id,
+            segment_id: id.0,
+            base_lsn,
+            segment_size,
+        };
+        map.exclusive()[..SEGMENT_HEADER_SIZE].copy_from_slice(&header.encode());
+        let payload_max = payload_capacity(segment_size);
+        let segment = Arc::new(Segment::new(
+            dir.join(dir::segment_file_name(id)),
+            header,
+            payload_max,
+            Arc::new(map),
+            Counts {
+                data_end: SEGMENT_HEADER_SIZE,
+                first_lsn: 0,
+                last_lsn: 0,
+                records: 0,
+            },
+            None,
+            Vec::new(),
+        ));
+        let start = Scan::start(&ScanConfig {
+            seed: header.seed(),
+            base_lsn,
+            payload_max,
+            skip_damage: false,
+        });
+        Unnamed {
+            active: ActiveSegment::resume(segment, &start),
+            temporary: path,
+        }
+    }
+
+    /// Flushes the header, renames the file into place and fsyncs the directory.
+    fn name(&self) -> Result<()> {
+        Self::name_parts(self.active.segment(), &self.temporary)
+    }
+
+    fn name_parts(segment: &Segment, temporary: &Path) -> Result<()> {
+        segment
+            .mapping()
+            .flush(0..SEGMENT_HEADER_SIZE)
+            .map_err(|e| Error::io("msync", temporary, e))?;
+        file::rename_durably(temporary, segment.path())
+    }
+}
+
+/// A rotation finishing in the background: the previous segment is being sealed (data
+/// flushed, then index and footer written and flushed), after which the new segment is named.
+#[derive(Debug)]
+struct PendingSeal {
+    handle: JoinHandle<Result<()>>,
+    /// The last LSN of the segment being sealed: durable once the seal completes.
+    last_lsn: u64,
 }
 
 /// The writer's state, behind the log's mutex.
@@ -99,6 +143,7 @@ pub struct Writer {
     segment_size: u64,
     payload_max: u64,
     preparing: Option<JoinHandle<Result<Prepared>>>,
+    sealing: Option<PendingSeal>,
 }
 
 impl Writer {
@@ -120,6 +165,7 @@ impl Writer {
             segment_size,
             payload_max,
             preparing: None,
+            sealing: None,
         }
     }
 
@@ -151,14 +197,17 @@ impl Writer {
     }
 
     /// A prepared file for segment `id`: the background one if it succeeded, else made now.
-    fn take_prepared(&mut self, id: SegmentId) -> Result<Prepared> {
+    ///
+    /// # Errors
+    /// `Error::Io` when the file cannot be created (a full disk); nothing changed.
+    pub fn take_prepared(&mut self, id: SegmentId) -> Result<Prepared> {
         match self.finish_preparing() {
             Some(Ok(prepared)) => Ok(prepared),
             Some(Err(_)) | None => prepare(&self.dir, id, self.segment_size),
         }
     }
 
-    /// Turns the prepared file into segment `id` starting at `base_lsn`.
+    /// Turns the prepared file into segment `id` starting at `base_lsn`, synchronously.
     ///
     /// # Errors
     /// `Error::Io` naming the file.
@@ -172,6 +221,60 @@ impl Writer {
             id,
             base_lsn,
         )
+    }
+
+    /// Rotates into `prepared` as segment `id`: appends continue at once in it (mapped, not
+    /// yet named), while a background thread seals the previous segment and then names the
+    /// new one. Anything that needs durability waits for that with `finish_sealing`. The
+    /// previous background seal must be finished.
+    ///
+    /// # Errors
+    /// `Error::Io` when no thread can be spawned; the writer has then switched segments and
+    /// the caller must poison the log.
+    pub fn rotate_into(&mut self, prepared: Prepared, id: SegmentId) -> Result<()> {
+        assert!(self.sealing.is_none(), "the previous seal must be finished");
+        let base_lsn = self.next_lsn;
+        let unnamed = Unnamed::new(
+            &self.dir,
+            self.log_id,
+            self.segment_size,
+            prepared,
+            id,
+            base_lsn,
+        );
+        let Unnamed { active, temporary } = unnamed;
+        let mut previous = std::mem::replace(&mut self.active, active);
+        let next = Arc::clone(self.active.segment());
+        let last_lsn = self.next_lsn - 1;
+        let spawned = std::thread::Builder::new()
+            .name("interstice-seal".into())
+            .spawn(move || {
+                previous
+                    .seal()
+                    .map_err(|e| Error::io("seal (msync)", previous.segment().path(), e))?;
+                Unnamed::name_parts(&next, &temporary)
+            });
+        let handle = spawned.map_err(|e| Error::io("spawn seal thread", &self.dir, e))?;
+        self.sealing = Some(PendingSeal { handle, last_lsn });
+        Ok(())
+    }
+
+    /// Waits for a background seal, if one runs. Returns the LSN it made durable.
+    ///
+    /// # Errors
+    /// The seal's error: the caller poisons the log.
+    pub fn finish_sealing(&mut self) -> Result<Option<u64>> {
+        let Some(pending) = self.sealing.take() else {
+            return Ok(None);
+        };
+        let result = pending.handle.join().unwrap_or_else(|_| {
+            Err(Error::io(
+                "seal",
+                &self.dir,
+                std::io::Error::other("seal thread panicked"),
+            ))
+        });
+        result.map(|()| Some(pending.last_lsn))
     }
 
     /// Checks that a payload is within limits.
@@ -221,6 +324,7 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
+        let _ = self.finish_sealing();
         if let Some(Ok(prepared)) = self.finish_preparing() {
             let _ = std::fs::remove_file(&prepared.path);
         }

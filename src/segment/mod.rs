@@ -27,6 +27,7 @@ pub struct Segment {
     id: SegmentId,
     path: PathBuf,
     header: HeaderInfo,
+    seed: u32,
     payload_max: u64,
     map: Arc<Mapping>,
     data_end: AtomicUsize,
@@ -92,6 +93,7 @@ impl Segment {
         Segment {
             id: SegmentId(header.segment_id),
             path,
+            seed: header.seed(),
             header,
             payload_max,
             map,
@@ -151,7 +153,7 @@ impl Segment {
     #[must_use]
     pub fn scan_config(&self, skip_damage: bool) -> ScanConfig {
         ScanConfig {
-            seed: self.header.seed(),
+            seed: self.seed,
             base_lsn: self.header.base_lsn,
             payload_max: self.payload_max,
             skip_damage,
