@@ -33,7 +33,12 @@ fn records_survive_rotation_and_reopen() {
     }
     assert!(log.segments().len() > 5, "small segments must rotate");
     log.close().unwrap();
-    let log = Log::open(dir.path(), small()).unwrap();
+    // Verifying every sealed segment against its footer checks what the writer sealed.
+    let verify = Options {
+        verify_sealed_on_open: true,
+        ..small()
+    };
+    let log = Log::open(dir.path(), verify).unwrap();
     assert!(
         log.recovery_report().is_clean(),
         "{:?}",

@@ -95,10 +95,22 @@ pub enum Step<'a> {
 /// # Panics
 /// If `dst` is too short; callers size it with `framed_len`.
 pub fn encode_header(seed: u32, lsn: u64, kind: u8, flags: u8, payload: &[u8]) -> RecordHeader {
+    encode_header_seeded(&checksum::Seeded::new(seed), lsn, kind, flags, payload)
+}
+
+/// `encode_header` with a prepared checksum (the writer's per-record path).
+#[inline]
+pub fn encode_header_seeded(
+    crc: &checksum::Seeded,
+    lsn: u64,
+    kind: u8,
+    flags: u8,
+    payload: &[u8],
+) -> RecordHeader {
     let len = u32::try_from(payload.len()).expect("payload length bounded by the segment size");
     let mut header = RecordHeader {
         header_crc: 0.into(),
-        payload_crc: checksum::crc(seed, payload).into(),
+        payload_crc: crc.crc(payload).into(),
         lsn: lsn.into(),
         len: len.into(),
         kind,
@@ -106,7 +118,7 @@ pub fn encode_header(seed: u32, lsn: u64, kind: u8, flags: u8, payload: &[u8]) -
         reserved: [0; 2],
     };
     let covered = offset_of!(RecordHeader, payload_crc);
-    header.header_crc = checksum::crc(seed, &header.as_bytes()[covered..]).into();
+    header.header_crc = crc.crc(&header.as_bytes()[covered..]).into();
     header
 }
 
@@ -134,6 +146,18 @@ pub fn decode_marker(payload: &[u8]) -> Option<(u64, u32)> {
 /// `payload_max` bounds the length field.
 #[must_use]
 pub fn parse(data: &[u8], offset: usize, seed: u32, payload_max: u64) -> Step<'_> {
+    parse_seeded(data, offset, &checksum::Seeded::new(seed), payload_max)
+}
+
+/// `parse` with a prepared checksum (the walks' per-record path).
+#[inline]
+#[must_use]
+pub fn parse_seeded<'a>(
+    data: &'a [u8],
+    offset: usize,
+    crc: &checksum::Seeded,
+    payload_max: u64,
+) -> Step<'a> {
     let Some(bytes) = data.get(offset..offset + RECORD_HEADER_SIZE) else {
         return if data
             .get(offset..)
@@ -151,7 +175,7 @@ pub fn parse(data: &[u8], offset: usize, seed: u32, payload_max: u64) -> Step<'_
         return Step::End;
     }
     let covered = offset_of!(RecordHeader, payload_crc);
-    if checksum::crc(seed, &bytes[covered..]) != header.header_crc.get() {
+    if crc.crc(&bytes[covered..]) != header.header_crc.get() {
         return Step::Bad(Damage::HeaderChecksum);
     }
     let kind = header.kind;
@@ -168,7 +192,7 @@ pub fn parse(data: &[u8], offset: usize, seed: u32, payload_max: u64) -> Step<'_
         return Step::Bad(Damage::LengthOutOfBounds(len));
     }
     let payload = &data[start..start + header.len.get() as usize];
-    if checksum::crc(seed, payload) != header.payload_crc.get() {
+    if crc.crc(payload) != header.payload_crc.get() {
         return Step::Bad(Damage::PayloadChecksum);
     }
     Step::Record(Parsed {

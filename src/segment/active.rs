@@ -4,13 +4,13 @@
 use std::io;
 use std::sync::Arc;
 
-use zerocopy::IntoBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
 use super::{Counts, Segment, scan::Scan};
 use crate::disk::mmap::MapWriter;
-use crate::format::checksum::Chain;
+use crate::format::checksum::{Chain, Seeded};
 use crate::format::footer::{self, FooterInfo, IndexEntry};
-use crate::format::record::{self, KIND_DATA, KIND_MARKER, MARKER_BODY_SIZE};
+use crate::format::record::{self, KIND_DATA, KIND_MARKER, MARKER_BODY_SIZE, RecordHeader};
 use crate::format::{FOOTER_SIZE, INDEX_STRIDE, RECORD_HEADER_SIZE, framed_len, index_start};
 
 /// Framed size of a commit marker; the data area always keeps room for one.
@@ -22,9 +22,9 @@ pub struct ActiveSegment {
     segment: Arc<Segment>,
     writer: MapWriter,
     seed: u32,
+    crc: Seeded,
     end: usize,
     counts: Counts,
-    chain: Chain,
     next_index_at: usize,
     last_marker_end: usize,
     records_since_marker: u32,
@@ -43,6 +43,7 @@ impl ActiveSegment {
         writer.freeze(scan.end);
         ActiveSegment {
             seed: segment.header().seed(),
+            crc: Seeded::new(segment.header().seed()),
             writer,
             end: scan.end,
             counts: Counts {
@@ -51,7 +52,6 @@ impl ActiveSegment {
                 last_lsn: if scan.records == 0 { 0 } else { scan.last_lsn },
                 records: scan.records,
             },
-            chain: scan.chain.clone(),
             next_index_at: scan.next_index_at,
             last_marker_end: scan.last_marker_end,
             records_since_marker: scan.records_since_marker,
@@ -92,14 +92,13 @@ impl ActiveSegment {
     #[inline]
     pub fn write(&mut self, lsn: u64, flags: u8, payload: &[u8]) {
         let offset = self.end;
-        let header = record::encode_header(self.seed, lsn, KIND_DATA, flags, payload);
+        let header = record::encode_header_seeded(&self.crc, lsn, KIND_DATA, flags, payload);
         self.writer.write(offset, header.as_bytes());
         self.writer.write(offset + RECORD_HEADER_SIZE, payload);
         if offset >= self.next_index_at {
             self.segment.push_index(IndexEntry::new(lsn, offset as u64));
             self.next_index_at = offset + INDEX_STRIDE;
         }
-        self.chain.push(header.header_crc.get());
         if self.counts.records == 0 {
             self.counts.first_lsn = lsn;
         }
@@ -135,8 +134,13 @@ impl ActiveSegment {
             return;
         }
         let body = record::encode_marker(self.last_marker_end as u64, self.records_since_marker);
-        let header =
-            record::encode_header(self.seed, self.counts.last_lsn, KIND_MARKER, flags, &body);
+        let header = record::encode_header_seeded(
+            &self.crc,
+            self.counts.last_lsn,
+            KIND_MARKER,
+            flags,
+            &body,
+        );
         self.writer.write(self.end, header.as_bytes());
         self.writer.write(self.end + RECORD_HEADER_SIZE, &body);
         self.end += MARKER_FRAMED_LEN;
@@ -184,7 +188,8 @@ impl ActiveSegment {
             last_lsn: self.counts.last_lsn,
             records: self.counts.records,
             data_end: self.end as u64,
-            chain: self.chain.value(),
+            // The chain is computed here, off the append path, from the headers written.
+            chain: chain_of(&map.frozen()[..self.end], self.seed),
             index_entries: u32::try_from(index.len()).expect("index bounded by the segment size"),
         };
         let len = map.len();
@@ -199,4 +204,21 @@ impl ActiveSegment {
         self.segment.mark_sealed(info.index_entries);
         Ok(())
     }
+}
+
+/// The segment chain over the data records of `data` (a segment's bytes up to its data end),
+/// walking headers only. The bytes are this writer's own, already framed and published.
+fn chain_of(data: &[u8], seed: u32) -> u32 {
+    let mut chain = Chain::new(seed);
+    let mut offset = crate::format::SEGMENT_HEADER_SIZE;
+    while let Some(bytes) = data.get(offset..offset + RECORD_HEADER_SIZE) {
+        let Ok(header) = RecordHeader::ref_from_bytes(bytes) else {
+            break;
+        };
+        if header.kind == KIND_DATA {
+            chain.push(header.header_crc.get());
+        }
+        offset += framed_len(header.len.get() as usize);
+    }
+    chain.value()
 }

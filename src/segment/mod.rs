@@ -14,6 +14,7 @@ use zerocopy::FromBytes;
 
 use crate::disk::mmap::Mapping;
 use crate::error::{Damage, Error};
+use crate::format::checksum::Seeded;
 use crate::format::footer::{self, FooterInfo, IndexEntry};
 use crate::format::header::HeaderInfo;
 use crate::format::record::{self, KIND_DATA, Step};
@@ -28,6 +29,7 @@ pub struct Segment {
     path: PathBuf,
     header: HeaderInfo,
     seed: u32,
+    crc: Seeded,
     payload_max: u64,
     map: Arc<Mapping>,
     data_end: AtomicUsize,
@@ -94,6 +96,7 @@ impl Segment {
             id: SegmentId(header.segment_id),
             path,
             seed: header.seed(),
+            crc: Seeded::new(header.seed()),
             header,
             payload_max,
             map,
@@ -365,40 +368,41 @@ impl<'a> Iterator for Cursor<'a> {
     type Item = Result<Record<'a>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let config = self.segment.scan_config(self.skip_damage);
+        let crc = &self.segment.crc;
+        let payload_max = self.segment.payload_max;
         while !self.done {
-            let damage =
-                match record::parse(self.data, self.offset, config.seed, config.payload_max) {
-                    Step::End if self.offset >= self.data.len() => return None,
-                    Step::End => Damage::ZeroedRecord,
-                    Step::Bad(damage) => damage,
-                    Step::Record(parsed) if parsed.kind != KIND_DATA => {
-                        self.offset += parsed.framed_len;
+            let damage = match record::parse_seeded(self.data, self.offset, crc, payload_max) {
+                Step::End if self.offset >= self.data.len() => return None,
+                Step::End => Damage::ZeroedRecord,
+                Step::Bad(damage) => damage,
+                Step::Record(parsed) if parsed.kind != KIND_DATA => {
+                    self.offset += parsed.framed_len;
+                    continue;
+                }
+                Step::Record(parsed) if parsed.lsn <= self.last_lsn => Damage::LsnOutOfOrder {
+                    expected: Lsn(self.last_lsn + 1),
+                    found: Lsn(parsed.lsn),
+                },
+                Step::Record(parsed) => {
+                    if parsed.lsn >= self.lsn_end {
+                        self.done = true;
+                        return None;
+                    }
+                    let offset = self.offset;
+                    self.offset += parsed.framed_len;
+                    self.last_lsn = parsed.lsn;
+                    if parsed.lsn < self.from_lsn {
                         continue;
                     }
-                    Step::Record(parsed) if parsed.lsn <= self.last_lsn => Damage::LsnOutOfOrder {
-                        expected: Lsn(self.last_lsn + 1),
-                        found: Lsn(parsed.lsn),
-                    },
-                    Step::Record(parsed) => {
-                        if parsed.lsn >= self.lsn_end {
-                            self.done = true;
-                            return None;
-                        }
-                        let offset = self.offset;
-                        self.offset += parsed.framed_len;
-                        self.last_lsn = parsed.lsn;
-                        if parsed.lsn < self.from_lsn {
-                            continue;
-                        }
-                        return Some(Ok(Record {
-                            lsn: Lsn(parsed.lsn),
-                            payload: parsed.payload,
-                            segment: self.segment.id,
-                            offset: offset as u64,
-                        }));
-                    }
-                };
+                    return Some(Ok(Record {
+                        lsn: Lsn(parsed.lsn),
+                        payload: parsed.payload,
+                        segment: self.segment.id,
+                        offset: offset as u64,
+                    }));
+                }
+            };
+            let config = self.segment.scan_config(self.skip_damage);
             if self.skip_damage
                 && let Some(next) = scan::resync(self.data, self.offset, &config, self.last_lsn)
             {

@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use crate::error::Damage;
-use crate::format::checksum::Chain;
+use crate::format::checksum::{Chain, Seeded};
 use crate::format::footer::IndexEntry;
 use crate::format::record::{
     self, FLAG_BATCH_CONTINUES, FLAG_CLEAN_CLOSE, KIND_DATA, KIND_MARKER, KIND_PAD, Parsed, Step,
@@ -181,10 +181,11 @@ pub fn scan(bytes: &[u8], capacity: usize, config: &ScanConfig) -> Scan {
 /// Continues a walk from `state.end`.
 pub fn scan_from(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut Scan) {
     let data = &bytes[..capacity.min(bytes.len())];
+    let crc = Seeded::new(config.seed);
     let mut batch_start: Option<Scan> = None;
     let mut offset = state.end;
     loop {
-        let damage = match record::parse(data, offset, config.seed, config.payload_max) {
+        let damage = match record::parse_seeded(data, offset, &crc, config.payload_max) {
             Step::End => match batch_start.take() {
                 None => {
                     state.stop = Stop::End;
@@ -268,9 +269,10 @@ pub fn scan_from(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut
 /// The first offset after `from` where a record that could continue the sequence validates.
 #[must_use]
 pub fn resync(data: &[u8], from: usize, config: &ScanConfig, last_lsn: u64) -> Option<usize> {
+    let crc = Seeded::new(config.seed);
     let mut offset = from + ALIGN;
     while offset + RECORD_HEADER_SIZE <= data.len() {
-        if let Step::Record(parsed) = record::parse(data, offset, config.seed, config.payload_max)
+        if let Step::Record(parsed) = record::parse_seeded(data, offset, &crc, config.payload_max)
             && (parsed.kind != KIND_DATA || parsed.lsn > last_lsn)
         {
             return Some(offset);
@@ -285,12 +287,13 @@ pub fn resync(data: &[u8], from: usize, config: &ScanConfig, last_lsn: u64) -> O
 /// it was written. Damage there is corruption, not a torn tail.
 #[must_use]
 pub fn vouched_by_later_marker(data: &[u8], from: usize, config: &ScanConfig) -> bool {
+    let crc = Seeded::new(config.seed);
     let mut offset = from + ALIGN;
     while offset + RECORD_HEADER_SIZE <= data.len() {
         // The kind byte is cheap to test before any checksum.
         if data[offset + 20] == KIND_MARKER
             && let Step::Record(parsed) =
-                record::parse(data, offset, config.seed, config.payload_max)
+                record::parse_seeded(data, offset, &crc, config.payload_max)
             && parsed.kind == KIND_MARKER
             && record::decode_marker(parsed.payload)
                 .is_some_and(|(covered, _)| covered > from as u64)
