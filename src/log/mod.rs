@@ -188,14 +188,20 @@ impl Log {
         Ok(guard)
     }
 
+    #[inline]
     fn check_poison(&self) -> Result<()> {
         if self.poisoned.load(Ordering::Acquire) {
-            return Err(Error::Poisoned {
-                path: self.dir.clone(),
-                cause: self.poison_cause.lock().clone(),
-            });
+            return Err(self.poisoned_error());
         }
         Ok(())
+    }
+
+    #[cold]
+    fn poisoned_error(&self) -> Error {
+        Error::Poisoned {
+            path: self.dir.clone(),
+            cause: self.poison_cause.lock().clone(),
+        }
     }
 
     /// Records a failed flush: every later call fails until the log is reopened.

@@ -30,6 +30,8 @@ pub struct ActiveSegment {
     records_since_marker: u32,
     synced_to: usize,
     sealed: bool,
+    /// Where records must end (capacity less room for a marker); 0 once sealed.
+    room_end: usize,
 }
 
 impl ActiveSegment {
@@ -57,6 +59,7 @@ impl ActiveSegment {
             records_since_marker: scan.records_since_marker,
             synced_to: 0,
             sealed: false,
+            room_end: segment.capacity() - MARKER_FRAMED_LEN,
             segment,
         }
     }
@@ -70,10 +73,7 @@ impl ActiveSegment {
     /// Bytes left for records (room for a commit marker is kept aside).
     #[must_use]
     pub fn room(&self) -> usize {
-        if self.sealed {
-            return 0;
-        }
-        (self.segment.capacity() - MARKER_FRAMED_LEN).saturating_sub(self.end)
+        self.room_end.saturating_sub(self.end)
     }
 
     /// Room for records in an empty segment of this size.
@@ -93,8 +93,7 @@ impl ActiveSegment {
     pub fn write(&mut self, lsn: u64, flags: u8, payload: &[u8]) {
         let offset = self.end;
         let header = record::encode_header_seeded(&self.crc, lsn, KIND_DATA, flags, payload);
-        self.writer.write(offset, header.as_bytes());
-        self.writer.write(offset + RECORD_HEADER_SIZE, payload);
+        self.writer.write_pair(offset, header.as_bytes(), payload);
         if offset >= self.next_index_at {
             self.segment.push_index(IndexEntry::new(lsn, offset as u64));
             self.next_index_at = offset + INDEX_STRIDE;
@@ -201,6 +200,7 @@ impl ActiveSegment {
         map.flush(index_at..len)?;
         self.writer.freeze(len);
         self.sealed = true;
+        self.room_end = 0;
         self.segment.mark_sealed(info.index_entries);
         Ok(())
     }
