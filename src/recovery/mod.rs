@@ -3,6 +3,10 @@
 
 pub mod repair;
 pub mod report;
+pub mod verify;
+
+pub use repair::{RepairReport, Strategy, repair};
+pub use verify::{VerifyReport, verify};
 
 use std::fs::{self, OpenOptions};
 use std::ops::Range;
