@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{append, dump, flip_bit, json, lines, locate, patch, run, run_text, s};
 
 #[test]
@@ -22,10 +24,13 @@ fn round_trip_keeps_empty_and_multi_kib_lines_byte_for_byte() {
         text.push(b'\n');
     }
     let output = run(&["append", s(&log)], &text);
-    assert!(output.status.success(), "{:?}", output);
+    assert!(output.status.success(), "{output:?}");
     let dumped = run(&["dump", s(&log)], b"");
     assert!(dumped.status.success());
-    assert_eq!(dumped.stdout, text, "dump must give back the input byte for byte");
+    assert_eq!(
+        dumped.stdout, text,
+        "dump must give back the input byte for byte"
+    );
 }
 
 #[test]
@@ -43,9 +48,16 @@ fn small_segment_size_rotates_and_round_trips() {
     for segment in &segments[..segments.len() - 1] {
         assert_eq!(segment["sealed"], true);
         assert!(segment["bytes"].as_u64().unwrap() > 64);
-        assert!(segment["file"].as_str().unwrap().ends_with(".seg"));
+        assert!(
+            Path::new(segment["file"].as_str().unwrap())
+                .extension()
+                .is_some_and(|e| e == "seg")
+        );
     }
-    let total: u64 = segments.iter().map(|s| s["records"].as_u64().unwrap()).sum();
+    let total: u64 = segments
+        .iter()
+        .map(|s| s["records"].as_u64().unwrap())
+        .sum();
     assert_eq!(total, 3000);
     assert_eq!(dump(dir.path()), input);
     // A second run continues the LSNs.
@@ -107,7 +119,10 @@ fn dump_fails_on_corruption_naming_the_file_and_offset() {
 fn record_larger_than_a_segment_fails_cleanly_and_keeps_earlier_lines() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!("one\ntwo\n{}\nfour\n", "y".repeat(40_000));
-    let output = run(&["append", s(dir.path()), "--segment-size", "16k"], text.as_bytes());
+    let output = run(
+        &["append", s(dir.path()), "--segment-size", "16k"],
+        text.as_bytes(),
+    );
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("line 3"), "{stderr}");

@@ -24,7 +24,7 @@ fn spawn_append(dir: &Path, segment_size: &str) -> Child {
 
 /// Polls `stats` until the log holds at least `records` records.
 fn wait_for_records(dir: &Path, records: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         if dir.join("00000000000000000001.seg").exists() {
             let (code, stats) = json(&["stats", s(dir), "--json"]);
@@ -34,7 +34,10 @@ fn wait_for_records(dir: &Path, records: u64) -> u64 {
                 return held;
             }
         }
-        assert!(Instant::now() < deadline, "the writer never got to {records} records");
+        assert!(
+            Instant::now() < deadline,
+            "the writer never got to {records} records"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -145,7 +148,7 @@ fn append_under_a_file_size_limit_fails_cleanly_and_keeps_durable_records() {
                 rlim_cur: limit,
                 rlim_max: limit,
             };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &rlimit) != 0 {
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &raw const rlimit) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
@@ -168,7 +171,10 @@ fn append_under_a_file_size_limit_fails_cleanly_and_keeps_durable_records() {
     let (code, report) = json(&["verify", s(dir.path()), "--json"]);
     assert_eq!(code, 0, "{report}");
     let kept = dump(dir.path());
-    assert!(kept.len() > first.len(), "records appended before the limit are kept");
+    assert!(
+        kept.len() > first.len(),
+        "records appended before the limit are kept"
+    );
     assert!(kept.len() < 2000);
     let all: Vec<String> = first.iter().chain(second.iter()).cloned().collect();
     assert_eq!(kept[..], all[..kept.len()]);

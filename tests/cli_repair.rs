@@ -52,7 +52,10 @@ fn assert_corruption_reported(dir: &Path, file: &Path, offset: usize) {
     let (code, out, _) = run_text(&["verify", s(dir)]);
     assert_eq!(code, 1);
     assert!(out.contains(&format!("at byte {offset}")), "{out}");
-    assert!(out.contains(&format!("last good LSN {}", DAMAGED - 1)), "{out}");
+    assert!(
+        out.contains(&format!("last good LSN {}", DAMAGED - 1)),
+        "{out}"
+    );
 }
 
 fn repaired_log_accepts_appends(dir: &Path, expected_last: u64) {
@@ -60,7 +63,13 @@ fn repaired_log_accepts_appends(dir: &Path, expected_last: u64) {
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["status"], "intact");
     append(dir, &["appended after repair".to_owned()], "16k");
-    let (code, out, _) = run_text(&["dump", s(dir), "--with-lsn", "--from", &expected_last.to_string()]);
+    let (code, out, _) = run_text(&[
+        "dump",
+        s(dir),
+        "--with-lsn",
+        "--from",
+        &expected_last.to_string(),
+    ]);
     assert_eq!(code, 0);
     assert!(
         out.ends_with(&format!("{}\tappended after repair\n", expected_last + 1)),
@@ -111,7 +120,10 @@ fn skip(kind: Damage) {
     expected.remove((DAMAGED - 1) as usize);
     assert_eq!(dump(dir.path()), expected, "every intact record is kept");
     let (_, out, _) = run_text(&["dump", s(dir.path()), "--with-lsn", "--from", "699"]);
-    assert!(out.starts_with(&format!("699\t{}\n701\t", input[698])), "LSN gap: {out}");
+    assert!(
+        out.starts_with(&format!("699\t{}\n701\t", input[698])),
+        "LSN gap: {out}"
+    );
     let saved = quarantine_files(dir.path());
     assert_eq!(saved.len(), 1, "{saved:?}");
     let bytes = std::fs::read(&saved[0]).unwrap();
@@ -185,7 +197,11 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("plan"), "{out}");
         assert!(out.contains("quarantine"), "{out}");
-        assert_eq!(snapshot(dir.path()), before, "{strategy} --dry-run changed a file");
+        assert_eq!(
+            snapshot(dir.path()),
+            before,
+            "{strategy} --dry-run changed a file"
+        );
     }
 }
 

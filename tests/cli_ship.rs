@@ -64,7 +64,10 @@ fn ship_during_writes_gives_a_valid_replica_and_reshipping_is_idempotent() {
     drop(stdin);
     assert!(wait_output(writer).status.success());
     assert!(!shipped_during.is_empty());
-    assert!(shipped_during.windows(2).all(|w| w[0] <= w[1]), "{shipped_during:?}");
+    assert!(
+        shipped_during.windows(2).all(|w| w[0] <= w[1]),
+        "{shipped_during:?}"
+    );
     let report = ship(&src, &dst);
     assert_eq!(report["shipped_lsn"], 6000);
     assert_replica_matches(&src, &dst, 6000);
@@ -120,7 +123,12 @@ fn inspect_tells_where_a_record_lives_and_what_it_holds() {
     let (code, record) = json(&["inspect", s(dir.path()), "--lsn", "2", "--json"]);
     assert_eq!(code, 0);
     assert_eq!(record["lsn"], 2);
-    assert!(record["file"].as_str().unwrap().ends_with("00000000000000000001.seg"));
+    assert!(
+        record["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("00000000000000000001.seg")
+    );
     assert_eq!(record["offset"], 64 + 32);
     assert_eq!(record["length"], 4);
     assert_eq!(record["hex"], "62657461");

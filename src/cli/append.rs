@@ -76,7 +76,8 @@ fn append_lines(log: &Log, input: &mut impl BufRead) -> Result<u64, Failure> {
         })?;
         count += 1;
         unsynced += line.len() + 24;
-        if unsynced >= SYNC_BYTES || (count.is_multiple_of(256) && last_sync.elapsed() >= SYNC_INTERVAL)
+        if unsynced >= SYNC_BYTES
+            || (count.is_multiple_of(256) && last_sync.elapsed() >= SYNC_INTERVAL)
         {
             log.sync()?;
             unsynced = 0;

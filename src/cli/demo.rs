@@ -52,26 +52,21 @@ impl Drop for Cleanup {
 
 /// Runs `demo`.
 pub fn run(args: &Args) -> Outcome {
-    let (dir, _cleanup) = match &args.dir {
-        Some(dir) => {
-            if dir.join("00000000000000000001.seg").exists() {
-                return Err(Failure::usage(format!(
-                    "{} already holds a log; give the demo an empty directory",
-                    dir.display()
-                )));
-            }
-            (dir.clone(), Cleanup(None))
+    let (dir, _cleanup) = if let Some(dir) = &args.dir {
+        if dir.join("00000000000000000001.seg").exists() {
+            return Err(Failure::usage(format!(
+                "{} already holds a log; give the demo an empty directory",
+                dir.display()
+            )));
         }
-        None => {
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            let dir = std::env::temp_dir().join(format!(
-                "interstice-demo-{}-{nanos}",
-                std::process::id()
-            ));
-            (dir.clone(), Cleanup(Some(dir)))
-        }
+        (dir.clone(), Cleanup(None))
+    } else {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("interstice-demo-{}-{nanos}", std::process::id()));
+        (dir.clone(), Cleanup(Some(dir)))
     };
     let options = Options {
         segment_size: Options::round_segment_size(args.segment_size),

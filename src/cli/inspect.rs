@@ -73,8 +73,18 @@ pub fn run(args: &Args) -> Outcome {
     let mut out = io::stdout().lock();
     writeln!(out, "lsn             {}", record.lsn)?;
     writeln!(out, "file            {}", segment.path.display())?;
-    writeln!(out, "offset          {} (payload at {})", record.offset, record.offset + 24)?;
-    writeln!(out, "length          {} bytes ({} framed)", record.payload.len(), framing.framed_len)?;
+    writeln!(
+        out,
+        "offset          {} (payload at {})",
+        record.offset,
+        record.offset + 24
+    )?;
+    writeln!(
+        out,
+        "length          {} bytes ({} framed)",
+        record.payload.len(),
+        framing.framed_len
+    )?;
     writeln!(out, "header crc      {:08x}", framing.header_crc)?;
     writeln!(out, "payload crc     {:08x}", framing.payload_crc)?;
     writeln!(
@@ -87,9 +97,20 @@ pub fn run(args: &Args) -> Outcome {
     for (i, chunk) in record.payload.chunks(16).enumerate() {
         let printable: String = chunk
             .iter()
-            .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+            .map(|&b| {
+                if b.is_ascii_graphic() || b == b' ' {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
             .collect();
-        writeln!(out, "  {:08x}  {:<48} {printable}", i * 16, spaced_hex(chunk))?;
+        writeln!(
+            out,
+            "  {:08x}  {:<48} {printable}",
+            i * 16,
+            spaced_hex(chunk)
+        )?;
     }
     Ok(Code::Ok)
 }
@@ -121,7 +142,11 @@ fn framing(path: &std::path::Path, offset: u64, len: usize) -> Result<Framing, F
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }
 
 fn spaced_hex(bytes: &[u8]) -> String {

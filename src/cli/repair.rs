@@ -62,7 +62,10 @@ pub fn run(args: &Args) -> Outcome {
         print_text(&report, args.dry_run)?;
     }
     let failed = !report.refused.is_empty()
-        || report.after.as_ref().is_some_and(|after| !after.is_intact());
+        || report
+            .after
+            .as_ref()
+            .is_some_and(|after| !after.is_intact());
     Ok(if failed { Code::Failed } else { Code::Ok })
 }
 

@@ -215,7 +215,8 @@ fn source_bytes(segment: &SegmentInfo) -> Result<Vec<u8>, Failure> {
     } else {
         segment.bytes_used
     };
-    let mut bytes = vec![0; usize::try_from(len).map_err(|_| Failure::failed("segment too large"))?];
+    let mut bytes =
+        vec![0; usize::try_from(len).map_err(|_| Failure::failed("segment too large"))?];
     file.read_exact_at(&mut bytes, 0).map_err(read_error)?;
     if segment.sealed {
         return Ok(bytes);
@@ -315,7 +316,8 @@ fn compare(
 ) -> Result<Option<SegmentCheck>, Failure> {
     // Walked as a last segment: an older copy of this segment is an unsealed prefix.
     let check = check_segment(have, segment.id, true, &Context::default())?;
-    let current = fs::read(have).map_err(|e| Failure::failed(format!("read {}: {e}", have.display())))?;
+    let current =
+        fs::read(have).map_err(|e| Failure::failed(format!("read {}: {e}", have.display())))?;
     let intact = check.status == Status::Intact;
     let valid_end = usize::try_from(check.valid_end).unwrap_or(usize::MAX);
     if segment.sealed && check.is_sealed() && intact && current == bytes {

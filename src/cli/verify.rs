@@ -93,7 +93,11 @@ fn print_text(report: &VerifyReport) -> io::Result<()> {
             out,
             "{:<26} {:<8} {:>10} {:<24} {}",
             file_name(&check.path),
-            if check.is_sealed() { "sealed" } else { "active" },
+            if check.is_sealed() {
+                "sealed"
+            } else {
+                "active"
+            },
             check.records,
             lsn_range(check.first_lsn, check.last_lsn),
             status_word(&check.status)

@@ -163,8 +163,10 @@ pub enum Action {
 impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let name = |path: &Path| {
-            path.file_name()
-                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into())
+            path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into(),
+            )
         };
         match self {
             Action::RemoveSegment { path, records, .. } => write!(
@@ -453,7 +455,14 @@ fn execute(dir: &Path, action: &Action) -> Result<Vec<PathBuf>> {
             let mut map = map_file(path, true)?;
             let range = to_usize(range);
             let seed = header_of(path, map.whole())?.seed();
-            let saved = pad_ranges(dir, path, *id, map.exclusive(), seed, &[range.clone()])?;
+            let saved = pad_ranges(
+                dir,
+                path,
+                *id,
+                map.exclusive(),
+                seed,
+                std::slice::from_ref(&range),
+            )?;
             map.flush(range).map_err(|e| Error::io("msync", path, e))?;
             Ok(saved)
         }

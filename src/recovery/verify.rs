@@ -309,45 +309,70 @@ pub fn check_segment(
     } else {
         context.last_good_lsn
     };
+    let (footer, status) = classify(bytes, id, last, &walk, &config, last_good_lsn);
+    check.footer = footer;
+    check.status = status;
+    Ok(check)
+}
+
+/// Classifies a walked segment: sealed and agreeing with its footer, a torn tail, or
+/// corruption.
+fn classify(
+    bytes: &[u8],
+    id: SegmentId,
+    last: bool,
+    walk: &Scan,
+    config: &ScanConfig,
+    last_good_lsn: u64,
+) -> (Option<FooterInfo>, Status) {
+    let capacity = data_capacity(bytes.len() as u64);
     let corrupt = |offset: u64, damage: Damage| Status::Corrupt {
         offset,
         damage,
         last_good_lsn: Lsn(last_good_lsn),
     };
-    let footer_at = file_len - FOOTER_SIZE as u64;
-    check.status = match footer::decode(bytes, config.seed, capacity) {
+    let footer_at = (bytes.len() - FOOTER_SIZE) as u64;
+    match footer::decode(bytes, config.seed, capacity) {
         Ok(Some(info)) if info.segment_id == id.0 => {
-            check.footer = Some(info);
-            match sealed_damage(bytes, &walk, &info) {
+            let status = match sealed_damage(bytes, walk, &info) {
                 Some((offset, damage)) => corrupt(offset as u64, damage),
                 None => Status::Intact,
-            }
+            };
+            (Some(info), status)
         }
-        Ok(None) if last => match active_damage(&bytes[..capacity], &walk) {
-            None => Status::Intact,
-            Some((offset, damage, torn_bytes)) => {
-                if scan::vouched_by_later_marker(&bytes[..capacity], offset, &config) {
-                    corrupt(offset as u64, damage)
-                } else {
-                    Status::TornTail {
-                        offset: offset as u64,
-                        damage,
-                        bytes: torn_bytes as u64,
+        Ok(None) if last => {
+            let status = match active_damage(&bytes[..capacity], walk) {
+                None => Status::Intact,
+                Some((offset, damage, torn_bytes)) => {
+                    if scan::vouched_by_later_marker(&bytes[..capacity], offset, config) {
+                        corrupt(offset as u64, damage)
+                    } else {
+                        Status::TornTail {
+                            offset: offset as u64,
+                            damage,
+                            bytes: torn_bytes as u64,
+                        }
                     }
                 }
-            }
-        },
-        Ok(None) => corrupt(
-            footer_at,
-            Damage::Footer("missing on a segment that is not the last".into()),
+            };
+            (None, status)
+        }
+        Ok(None) => (
+            None,
+            corrupt(
+                footer_at,
+                Damage::Footer("missing on a segment that is not the last".into()),
+            ),
         ),
-        Ok(Some(info)) => corrupt(
-            footer_at,
-            Damage::Footer(format!("names segment {}", info.segment_id)),
+        Ok(Some(info)) => (
+            None,
+            corrupt(
+                footer_at,
+                Damage::Footer(format!("names segment {}", info.segment_id)),
+            ),
         ),
-        Err(why) => corrupt(footer_at, Damage::Footer(why)),
-    };
-    Ok(check)
+        Err(why) => (None, corrupt(footer_at, Damage::Footer(why))),
+    }
 }
 
 /// The walk configuration of a segment with this header.
@@ -375,10 +400,16 @@ fn sealed_damage(bytes: &[u8], walk: &Scan, info: &FooterInfo) -> Option<(usize,
     let agrees = walk.end == data_end
         && walk.records == info.records
         && walk.chain.value() == info.chain
-        && (walk.records == 0 || (walk.first_lsn, walk.last_lsn) == (info.first_lsn, info.last_lsn))
+        && (walk.records == 0
+            || (walk.first_lsn, walk.last_lsn) == (info.first_lsn, info.last_lsn))
         && index == walk.index.as_bytes();
     let at = bytes.len() - FOOTER_SIZE;
-    (!agrees).then(|| (at, Damage::Footer("footer disagrees with the records".into())))
+    (!agrees).then(|| {
+        (
+            at,
+            Damage::Footer("footer disagrees with the records".into()),
+        )
+    })
 }
 
 /// Where the records of the last, unsealed segment stop validating, with the number of bytes

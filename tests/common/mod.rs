@@ -33,7 +33,7 @@ pub fn run(args: &[&str], stdin: &[u8]) -> Output {
 
 /// Waits for a child, failing the test instead of hanging when it never exits.
 pub fn wait_output(mut child: Child) -> Output {
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_mins(2);
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let out = std::thread::spawn(move || read_all(stdout));
@@ -81,10 +81,7 @@ pub fn append(dir: &Path, lines: &[String], segment_size: &str) {
         input.extend_from_slice(line.as_bytes());
         input.push(b'\n');
     }
-    let output = run(
-        &["append", s(dir), "--segment-size", segment_size],
-        &input,
-    );
+    let output = run(&["append", s(dir), "--segment-size", segment_size], &input);
     assert!(
         output.status.success(),
         "append failed: {}",
