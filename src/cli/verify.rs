@@ -4,10 +4,11 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use interstice::Error;
 use interstice::recovery::verify::{SegmentCheck, Status, VerifyReport, verify_with};
 use serde_json::{Value, json};
 
-use super::{Code, Outcome, file_name, lsn_json, lsn_range, print_json, progress};
+use super::{Code, Failure, Outcome, file_name, lsn_json, lsn_range, print_json, progress};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
@@ -25,6 +26,15 @@ pub fn run(args: &Args) -> Outcome {
     let report = verify_with(&args.dir, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
+    })
+    .map_err(|error| {
+        // A log that cannot be read is not verified at all: exit 2, as for "not a log".
+        let unreadable = matches!(error, Error::Io { .. });
+        let mut failure = Failure::from(error);
+        if unreadable {
+            failure.code = Code::Usage;
+        }
+        failure
     })?;
     bar.finish_and_clear();
     if args.json {
