@@ -3,6 +3,14 @@
 
 pub mod repair;
 pub mod report;
+pub mod verify;
+
+pub use repair::{RepairReport, Strategy, repair};
+/// The examples of docs/RECOVERY_MODE.md, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/RECOVERY_MODE.md")]
+pub struct RecoveryModeGuide;
+pub use verify::{VerifyReport, verify};
 
 use std::fs::{self, OpenOptions};
 use std::ops::Range;

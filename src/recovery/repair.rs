@@ -5,12 +5,15 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::verify::{SegmentCheck, Status, VerifyReport, verify};
 use crate::disk::dir::QUARANTINE_PREFIX;
 use crate::disk::file;
+use crate::disk::mmap::Mapping;
 use crate::error::{Damage, Error, Result};
 use crate::format::footer::{self, FooterInfo};
+use crate::format::header::HeaderInfo;
 use crate::format::record::{self, KIND_PAD};
-use crate::format::{RECORD_HEADER_SIZE, data_capacity};
+use crate::format::{RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, data_capacity};
 use crate::ids::{Lsn, SegmentId};
 use crate::segment::scan::{self, ScanConfig, Stop};
 
@@ -99,4 +102,402 @@ pub fn reseal(path: &Path, segment: &mut [u8], config: &ScanConfig) -> Result<Fo
 
 fn segment_id_of(segment: &[u8]) -> u64 {
     crate::format::header::HeaderInfo::decode(segment).map_or(0, |h| h.segment_id)
+}
+
+/// How `repair` treats corruption.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Keep every record before the first corrupt one. Everything after it (the rest of that
+    /// segment and every later segment) is saved to quarantine files, then removed; the
+    /// damaged segment becomes the log's active last segment. The next append continues
+    /// after the last record kept, as after `Log::truncate_after`.
+    Truncate,
+    /// Keep every intact record: each damaged range is saved to a quarantine file and
+    /// replaced by a padding record, and damaged sealed segments are resealed. The LSNs of
+    /// the records lost leave a gap.
+    Skip,
+}
+
+/// One step of a repair, in the order it is carried out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// Rename a whole segment file to a quarantine file: it leaves the log, bytes intact.
+    RemoveSegment {
+        /// The segment file.
+        path: PathBuf,
+        /// Its id.
+        id: SegmentId,
+        /// Records of its valid prefix.
+        records: u64,
+    },
+    /// Save a byte range to a quarantine file, then zero it.
+    Zero {
+        /// The segment file.
+        path: PathBuf,
+        /// Its id.
+        id: SegmentId,
+        /// The range, in file offsets.
+        range: Range<u64>,
+    },
+    /// Save a damaged byte range to a quarantine file, then replace it by one padding record.
+    Pad {
+        /// The segment file.
+        path: PathBuf,
+        /// Its id.
+        id: SegmentId,
+        /// The range, in file offsets.
+        range: Range<u64>,
+        /// What was wrong at its start.
+        damage: Damage,
+    },
+    /// Rewrite the sparse index and the footer from a walk of the records.
+    Reseal {
+        /// The segment file.
+        path: PathBuf,
+        /// Its id.
+        id: SegmentId,
+    },
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = |path: &Path| {
+            path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into(),
+            )
+        };
+        match self {
+            Action::RemoveSegment { path, records, .. } => write!(
+                f,
+                "move {} ({records} intact records before any damage) to a quarantine file",
+                name(path)
+            ),
+            Action::Zero { path, range, .. } => write!(
+                f,
+                "save bytes {}..{} of {} ({} bytes) to a quarantine file, then zero them",
+                range.start,
+                range.end,
+                name(path),
+                range.end - range.start
+            ),
+            Action::Pad {
+                path,
+                range,
+                damage,
+                ..
+            } => write!(
+                f,
+                "save bytes {}..{} of {} ({damage}) to a quarantine file, then replace them \
+                 with padding",
+                range.start,
+                range.end,
+                name(path)
+            ),
+            Action::Reseal { path, .. } => {
+                write!(f, "reseal {} (rewrite its index and footer)", name(path))
+            }
+        }
+    }
+}
+
+/// What `repair` planned and did.
+#[derive(Clone, Debug)]
+pub struct RepairReport {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// True when nothing was changed (a dry run, or a refused plan).
+    pub dry_run: bool,
+    /// The verification before repair.
+    pub before: VerifyReport,
+    /// The plan, in order.
+    pub actions: Vec<Action>,
+    /// Damage this strategy cannot repair; when not empty, nothing was changed.
+    pub refused: Vec<String>,
+    /// Records the log holds after the plan is carried out.
+    pub records_kept: u64,
+    /// Quarantine files written.
+    pub quarantined: Vec<PathBuf>,
+    /// The verification after repair (not for a dry run or a refused plan).
+    pub after: Option<VerifyReport>,
+}
+
+/// Repairs the log in `dir` with `strategy`: verifies it, plans, and (unless `dry_run`)
+/// carries the plan out under the log's write lock, saving every byte it removes to a
+/// quarantine file in `dir` first. A log that needs no repair is left as it is (a torn tail
+/// is discarded by the next writable open).
+///
+/// # Errors
+/// `Error::NotALog`; `Error::Locked` when a writer holds the log; `Error::Io`.
+pub fn repair(dir: &Path, strategy: Strategy, dry_run: bool) -> Result<RepairReport> {
+    crate::disk::dir::list(dir)?;
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(crate::disk::dir::lock(dir)?)
+    };
+    let before = verify(dir)?;
+    let mut report = RepairReport {
+        strategy,
+        dry_run,
+        actions: Vec::new(),
+        refused: Vec::new(),
+        records_kept: before.records(),
+        quarantined: Vec::new(),
+        after: None,
+        before,
+    };
+    if report.before.is_intact() {
+        return Ok(report);
+    }
+    match strategy {
+        Strategy::Truncate => plan_truncate(&mut report)?,
+        Strategy::Skip => plan_skip(&mut report)?,
+    }
+    if dry_run || !report.refused.is_empty() {
+        report.dry_run = true;
+        return Ok(report);
+    }
+    for action in &report.actions {
+        report.quarantined.extend(execute(dir, action)?);
+    }
+    file::sync_dir(dir)?;
+    report.after = Some(verify(dir)?);
+    Ok(report)
+}
+
+fn plan_truncate(report: &mut RepairReport) -> Result<()> {
+    let segments = &report.before.segments;
+    let Some(k) = segments.iter().position(SegmentCheck::is_corrupt) else {
+        return Ok(());
+    };
+    for later in segments[k + 1..].iter().rev() {
+        report.actions.push(Action::RemoveSegment {
+            path: later.path.clone(),
+            id: later.id,
+            records: later.records,
+        });
+    }
+    let damaged = &segments[k];
+    let whole = damaged.header.is_none()
+        || matches!(damaged.status, Status::Corrupt { offset: 0, .. })
+        || damaged.valid_end <= SEGMENT_HEADER_SIZE as u64 && damaged.records == 0 && k > 0;
+    report.records_kept = segments[..k].iter().map(|s| s.records).sum();
+    if whole {
+        report.actions.push(Action::RemoveSegment {
+            path: damaged.path.clone(),
+            id: damaged.id,
+            records: damaged.records,
+        });
+        return Ok(());
+    }
+    report.records_kept += damaged.records;
+    let mut map = map_file(&damaged.path, false)?;
+    let bytes = map.whole();
+    let capacity = data_capacity(bytes.len() as u64);
+    let cut = usize::try_from(damaged.valid_end).unwrap_or(capacity);
+    let data_end = scan::nonzero_end(&bytes[..capacity], cut);
+    if data_end > cut {
+        report.actions.push(Action::Zero {
+            path: damaged.path.clone(),
+            id: damaged.id,
+            range: cut as u64..data_end as u64,
+        });
+    }
+    let index_at = crate::format::index_start(bytes.len() as u64);
+    if bytes[index_at..].iter().any(|&b| b != 0) {
+        report.actions.push(Action::Zero {
+            path: damaged.path.clone(),
+            id: damaged.id,
+            range: index_at as u64..bytes.len() as u64,
+        });
+    }
+    Ok(())
+}
+
+fn plan_skip(report: &mut RepairReport) -> Result<()> {
+    let count = report.before.segments.len();
+    let mut kept = 0;
+    let segments = report.before.segments.clone();
+    for (i, check) in segments.iter().enumerate() {
+        let Status::Corrupt { offset, damage, .. } = &check.status else {
+            kept += check.records;
+            continue;
+        };
+        let Some(header) = check.header.filter(|_| *offset > 0) else {
+            report.refused.push(format!(
+                "{} at byte {offset}: {damage}: the segment's records cannot be told apart \
+                 without it; use --strategy truncate",
+                check.path.display()
+            ));
+            continue;
+        };
+        kept += plan_skip_segment(report, check, header, i + 1 == count)?;
+    }
+    report.records_kept = kept;
+    Ok(())
+}
+
+/// Plans the skip repair of one segment; returns the records it keeps.
+fn plan_skip_segment(
+    report: &mut RepairReport,
+    check: &SegmentCheck,
+    header: HeaderInfo,
+    last: bool,
+) -> Result<u64> {
+    let mut map = map_file(&check.path, false)?;
+    let bytes = map.whole();
+    let capacity = data_capacity(bytes.len() as u64);
+    let data = &bytes[..capacity];
+    let config = ScanConfig {
+        skip_damage: true,
+        ..super::verify::scan_config(&header)
+    };
+    let walk = skip_walk(data, &config);
+    let (path, id) = (check.path.clone(), check.id);
+    let mut ranges: Vec<(Range<usize>, Damage)> = walk
+        .skipped
+        .iter()
+        .map(|s| (s.range.clone(), s.damage.clone()))
+        .chain(
+            walk.stale_markers
+                .iter()
+                .map(|r| (r.clone(), Damage::MarkerMismatch)),
+        )
+        .collect();
+    ranges.sort_by_key(|(range, _)| range.start);
+    for (range, damage) in ranges {
+        if range.len() < RECORD_HEADER_SIZE {
+            report.refused.push(format!(
+                "{}: damaged range {}..{} is too short for padding; use --strategy truncate",
+                path.display(),
+                range.start,
+                range.end
+            ));
+            continue;
+        }
+        report.actions.push(Action::Pad {
+            path: path.clone(),
+            id,
+            range: range.start as u64..range.end as u64,
+            damage,
+        });
+    }
+    if let Stop::Damage { offset, .. } = walk.stop {
+        let end = scan::nonzero_end(data, offset).max(offset);
+        report.actions.push(Action::Zero {
+            path: path.clone(),
+            id,
+            range: offset as u64..end as u64,
+        });
+    }
+    let index_at = crate::format::index_start(bytes.len() as u64);
+    if !last || bytes[index_at..].iter().any(|&b| b != 0) {
+        report.actions.push(Action::Reseal { path, id });
+    }
+    Ok(walk.records)
+}
+
+/// A skipping walk that also resynchronizes past zeroed records inside the data (which a
+/// plain walk takes for the end): every record that validates is kept, in LSN order.
+fn skip_walk(data: &[u8], config: &ScanConfig) -> scan::Scan {
+    let mut walk = scan::scan(data, data.len(), config);
+    while walk.stop == Stop::End && scan::nonzero_end(data, walk.end) > walk.end {
+        let Some(next) = scan::resync(data, walk.end, config, walk.last_lsn) else {
+            walk.stop = Stop::Damage {
+                offset: walk.end,
+                damage: Damage::Garbage,
+            };
+            break;
+        };
+        walk.skipped.push(scan::Skipped {
+            range: walk.end..next,
+            damage: Damage::ZeroedRecord,
+        });
+        walk.gap_allowed = true;
+        walk.end = next;
+        scan::scan_from(data, data.len(), config, &mut walk);
+    }
+    walk
+}
+
+fn map_file(path: &Path, writable: bool) -> Result<Mapping> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(writable)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    Mapping::map(&file, writable).map_err(|e| Error::io("map", path, e))
+}
+
+/// Carries out one action; returns the quarantine files it wrote.
+fn execute(dir: &Path, action: &Action) -> Result<Vec<PathBuf>> {
+    match action {
+        Action::RemoveSegment { path, id, .. } => {
+            let target = quarantine_path(dir, *id, 0, "seg");
+            std::fs::rename(path, &target).map_err(|e| Error::io("rename", path, e))?;
+            file::sync_dir(dir)?;
+            Ok(vec![target])
+        }
+        Action::Zero { path, id, range } => {
+            let mut map = map_file(path, true)?;
+            let range = to_usize(range);
+            let bytes = map.exclusive();
+            let saved = quarantine(dir, *id, range.start, &bytes[range.clone()])?;
+            bytes[range.clone()].fill(0);
+            map.flush(range).map_err(|e| Error::io("msync", path, e))?;
+            Ok(vec![saved])
+        }
+        Action::Pad {
+            path, id, range, ..
+        } => {
+            let mut map = map_file(path, true)?;
+            let range = to_usize(range);
+            let seed = header_of(path, map.whole())?.seed();
+            let saved = pad_ranges(
+                dir,
+                path,
+                *id,
+                map.exclusive(),
+                seed,
+                std::slice::from_ref(&range),
+            )?;
+            map.flush(range).map_err(|e| Error::io("msync", path, e))?;
+            Ok(saved)
+        }
+        Action::Reseal { path, .. } => {
+            let mut map = map_file(path, true)?;
+            let config = super::verify::scan_config(&header_of(path, map.whole())?);
+            reseal(path, map.exclusive(), &config)?;
+            let index_at = crate::format::index_start(map.len() as u64);
+            map.flush(index_at..map.len())
+                .map_err(|e| Error::io("msync", path, e))?;
+            Ok(Vec::new())
+        }
+    }
+}
+
+fn to_usize(range: &Range<u64>) -> Range<usize> {
+    usize::try_from(range.start).unwrap_or(usize::MAX)..usize::try_from(range.end).unwrap_or(0)
+}
+
+fn header_of(path: &Path, bytes: &[u8]) -> Result<HeaderInfo> {
+    HeaderInfo::decode(bytes).map_err(|why| Error::Corrupt {
+        path: path.to_owned(),
+        offset: 0,
+        last_good_lsn: Lsn::ZERO,
+        damage: Damage::SegmentHeader(why.to_string()),
+    })
+}
+
+/// A new quarantine file name for bytes of segment `id` from `offset`.
+fn quarantine_path(dir: &Path, id: SegmentId, offset: usize, kind: &str) -> PathBuf {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    dir.join(format!(
+        "{QUARANTINE_PREFIX}{:020}-at-{offset}-{nanos}.{kind}.bin",
+        id.0
+    ))
 }

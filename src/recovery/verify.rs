@@ -1,0 +1,446 @@
+//! Read-only verification of a whole log: every record of every segment is walked (sealed
+//! segments against their footers), and damage is reported instead of failing.
+//!
+//! Verification uses the same walk as opening (`segment::scan`) and the same rules: damage
+//! after the last commit marker of the last segment is a torn tail (never acknowledged, and
+//! discarded by the next writable open); damage anywhere else is corruption.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use zerocopy::IntoBytes;
+
+use crate::disk::dir::{self, QUARANTINE_PREFIX};
+use crate::disk::mmap::Mapping;
+use crate::error::{Damage, Error, Result};
+use crate::format::footer::{self, FooterInfo};
+use crate::format::header::{HeaderError, HeaderInfo};
+use crate::format::{
+    FOOTER_SIZE, FORMAT_VERSION, SEGMENT_HEADER_SIZE, data_capacity, payload_capacity,
+};
+use crate::ids::{Lsn, SegmentId};
+use crate::segment::scan::{self, Scan, ScanConfig, Stop};
+
+/// What verification found in one segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Status {
+    /// Every record validates (and, when sealed, agrees with the footer).
+    Intact,
+    /// Bytes after the last commit marker of the last segment that do not validate: never
+    /// acknowledged; the next writable open saves them to a quarantine file and zeroes them.
+    TornTail {
+        /// Where the valid prefix ends.
+        offset: u64,
+        /// What stopped the walk.
+        damage: Damage,
+        /// Bytes from `offset` to the last non-zero byte of the data area.
+        bytes: u64,
+    },
+    /// A last segment whose header never reached the disk (all zeroes); opening removes it.
+    Unfinished,
+    /// Damage that needs `repair`.
+    Corrupt {
+        /// Byte offset of the first damaged byte in the file.
+        offset: u64,
+        /// What did not validate.
+        damage: Damage,
+        /// The last LSN before the damage that validated (in this segment or an earlier one).
+        last_good_lsn: Lsn,
+    },
+}
+
+/// The verification of one segment file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentCheck {
+    /// The segment's id (from its file name).
+    pub id: SegmentId,
+    /// Its file.
+    pub path: PathBuf,
+    /// Length of the file.
+    pub file_len: u64,
+    /// The validated header, if it validates.
+    pub header: Option<HeaderInfo>,
+    /// The validated footer, if the segment is sealed and the footer validates.
+    pub footer: Option<FooterInfo>,
+    /// Data records of the valid prefix.
+    pub records: u64,
+    /// First LSN of the valid prefix, if it holds a record.
+    pub first_lsn: Option<Lsn>,
+    /// Last LSN of the valid prefix, if it holds a record.
+    pub last_lsn: Option<Lsn>,
+    /// End of the valid prefix (the end of the data when the segment is intact).
+    pub valid_end: u64,
+    /// End of the last commit marker of the valid prefix (what the last sync made durable).
+    pub last_marker_end: u64,
+    /// What was found.
+    pub status: Status,
+}
+
+impl SegmentCheck {
+    /// True when the segment has a valid footer.
+    #[must_use]
+    pub fn is_sealed(&self) -> bool {
+        self.footer.is_some()
+    }
+
+    /// True when the segment needs `repair`.
+    #[must_use]
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self.status, Status::Corrupt { .. })
+    }
+}
+
+/// What verification found in a log directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// The log directory.
+    pub dir: PathBuf,
+    /// Every segment, in LSN order.
+    pub segments: Vec<SegmentCheck>,
+    /// Segments being prepared (`*.seg.tmp`): not part of the log; a writable open removes
+    /// them.
+    pub preparing: Vec<PathBuf>,
+    /// Quarantine files (bytes removed earlier by recovery or repair).
+    pub quarantine: Vec<PathBuf>,
+}
+
+impl VerifyReport {
+    /// True when nothing needs `repair` (a torn tail or an unfinished last segment does not:
+    /// opening handles them).
+    #[must_use]
+    pub fn is_intact(&self) -> bool {
+        self.first_corruption().is_none()
+    }
+
+    /// The first corrupt segment, in LSN order.
+    #[must_use]
+    pub fn first_corruption(&self) -> Option<&SegmentCheck> {
+        self.segments.iter().find(|s| s.is_corrupt())
+    }
+
+    /// The torn tail of the last segment, if any.
+    #[must_use]
+    pub fn torn_tail(&self) -> Option<&SegmentCheck> {
+        self.segments
+            .iter()
+            .find(|s| matches!(s.status, Status::TornTail { .. }))
+    }
+
+    /// Records in the valid prefixes of all segments.
+    #[must_use]
+    pub fn records(&self) -> u64 {
+        self.segments.iter().map(|s| s.records).sum()
+    }
+
+    /// The first LSN held.
+    #[must_use]
+    pub fn first_lsn(&self) -> Option<Lsn> {
+        self.segments.iter().find_map(|s| s.first_lsn)
+    }
+
+    /// The last LSN held.
+    #[must_use]
+    pub fn last_lsn(&self) -> Option<Lsn> {
+        self.segments.iter().rev().find_map(|s| s.last_lsn)
+    }
+}
+
+/// Verifies the log in `dir`, reading every record of every segment; changes nothing and
+/// takes no lock (a writer may be appending: its unfinished record reads as a torn tail).
+///
+/// # Errors
+/// `Error::NotALog` for a missing directory or one without segment files;
+/// `Error::UnsupportedVersion`; `Error::Io` when a file cannot be read. Damage is not an
+/// error: it is in the report.
+pub fn verify(dir: &Path) -> Result<VerifyReport> {
+    verify_with(dir, |_, _| {})
+}
+
+/// As `verify`, calling `progress(done, total)` after each segment.
+///
+/// # Errors
+/// As `verify`.
+pub fn verify_with(dir: &Path, mut progress: impl FnMut(usize, usize)) -> Result<VerifyReport> {
+    let listing = dir::list(dir)?;
+    if listing.segments.is_empty() {
+        return Err(Error::NotALog {
+            path: dir.to_owned(),
+            reason: "no segment files".into(),
+        });
+    }
+    let mut report = VerifyReport {
+        dir: dir.to_owned(),
+        segments: Vec::new(),
+        preparing: listing.preparing,
+        quarantine: quarantine_files(dir)?,
+    };
+    let mut context = Context::default();
+    let count = listing.segments.len();
+    for (i, (id, path)) in listing.segments.iter().enumerate() {
+        let mut check = check_segment(path, *id, i + 1 == count, &context)?;
+        if let Some(expected) = context.expected_id
+            && *id != expected
+            && !check.is_corrupt()
+        {
+            check.status = Status::Corrupt {
+                offset: 0,
+                damage: Damage::SegmentHeader(format!(
+                    "segment {expected} is missing (found {id} next)"
+                )),
+                last_good_lsn: Lsn(context.last_good_lsn),
+            };
+        }
+        context.expected_id = Some(id.next());
+        if let Some(header) = &check.header {
+            context.log_id.get_or_insert(header.log_id);
+        }
+        if let Some(last) = check.last_lsn {
+            context.last_good_lsn = last.0;
+        }
+        report.segments.push(check);
+        progress(i + 1, count);
+    }
+    Ok(report)
+}
+
+/// What the walk of earlier segments tells about the next one.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Context {
+    /// The log's identity, from the first segment whose header validates.
+    pub log_id: Option<u64>,
+    /// The id the next segment must have.
+    pub expected_id: Option<SegmentId>,
+    /// The last LSN of the segments before.
+    pub last_good_lsn: u64,
+}
+
+/// Verifies one segment file, which holds segment `id`; `last` when it is the log's last
+/// segment (the only one that may be unsealed).
+///
+/// # Errors
+/// `Error::UnsupportedVersion`; `Error::Io` when the file cannot be read.
+pub fn check_segment(
+    path: &Path,
+    id: SegmentId,
+    last: bool,
+    context: &Context,
+) -> Result<SegmentCheck> {
+    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let file_len = file
+        .metadata()
+        .map_err(|e| Error::io("stat", path, e))?
+        .len();
+    let mut check = SegmentCheck {
+        id,
+        path: path.to_owned(),
+        file_len,
+        header: None,
+        footer: None,
+        records: 0,
+        first_lsn: None,
+        last_lsn: None,
+        valid_end: 0,
+        last_marker_end: 0,
+        status: Status::Intact,
+    };
+    let corrupt = |offset: u64, damage: Damage| Status::Corrupt {
+        offset,
+        damage,
+        last_good_lsn: Lsn(context.last_good_lsn),
+    };
+    if file_len < (SEGMENT_HEADER_SIZE + FOOTER_SIZE) as u64 {
+        check.status = corrupt(
+            0,
+            Damage::SegmentHeader(format!("file is only {file_len} bytes")),
+        );
+        return Ok(check);
+    }
+    let mut map = Mapping::map(&file, false).map_err(|e| Error::io("map", path, e))?;
+    let bytes = map.whole();
+    let header = match HeaderInfo::decode(bytes) {
+        Ok(header) => header,
+        Err(HeaderError::Zeroed) if last && bytes.iter().all(|&b| b == 0) => {
+            check.status = Status::Unfinished;
+            return Ok(check);
+        }
+        Err(HeaderError::Version(found)) => {
+            return Err(Error::UnsupportedVersion {
+                path: path.to_owned(),
+                found,
+                supported: FORMAT_VERSION,
+            });
+        }
+        Err(other) => {
+            check.status = corrupt(0, Damage::SegmentHeader(other.to_string()));
+            return Ok(check);
+        }
+    };
+    let problem = if header.segment_id != id.0 {
+        Some(format!(
+            "header names segment {} but the file name says {id}",
+            header.segment_id
+        ))
+    } else if header.segment_size != file_len {
+        Some(format!(
+            "file is {file_len} bytes but its header says {}",
+            header.segment_size
+        ))
+    } else if context.log_id.is_some_and(|log_id| log_id != header.log_id) {
+        Some("segment belongs to another log (log id differs)".into())
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        check.status = corrupt(0, Damage::SegmentHeader(problem));
+        return Ok(check);
+    }
+    check.header = Some(header);
+    let config = scan_config(&header);
+    let capacity = data_capacity(header.segment_size);
+    let walk = scan::scan(bytes, capacity, &config);
+    check.records = walk.records;
+    check.first_lsn = (walk.records > 0).then_some(Lsn(walk.first_lsn));
+    check.last_lsn = (walk.records > 0).then_some(Lsn(walk.last_lsn));
+    check.valid_end = walk.end as u64;
+    check.last_marker_end = walk.last_marker_end as u64;
+    let last_good_lsn = if walk.records > 0 {
+        walk.last_lsn
+    } else {
+        context.last_good_lsn
+    };
+    let (footer, status) = classify(bytes, id, last, &walk, &config, last_good_lsn);
+    check.footer = footer;
+    check.status = status;
+    Ok(check)
+}
+
+/// Classifies a walked segment: sealed and agreeing with its footer, a torn tail, or
+/// corruption.
+fn classify(
+    bytes: &[u8],
+    id: SegmentId,
+    last: bool,
+    walk: &Scan,
+    config: &ScanConfig,
+    last_good_lsn: u64,
+) -> (Option<FooterInfo>, Status) {
+    let capacity = data_capacity(bytes.len() as u64);
+    let corrupt = |offset: u64, damage: Damage| Status::Corrupt {
+        offset,
+        damage,
+        last_good_lsn: Lsn(last_good_lsn),
+    };
+    let footer_at = (bytes.len() - FOOTER_SIZE) as u64;
+    match footer::decode(bytes, config.seed, capacity) {
+        Ok(Some(info)) if info.segment_id == id.0 => {
+            let status = match sealed_damage(bytes, walk, &info) {
+                Some((offset, damage)) => corrupt(offset as u64, damage),
+                None => Status::Intact,
+            };
+            (Some(info), status)
+        }
+        Ok(None) if last => {
+            let status = match active_damage(&bytes[..capacity], walk) {
+                None => Status::Intact,
+                Some((offset, damage, torn_bytes)) => {
+                    if scan::vouched_by_later_marker(&bytes[..capacity], offset, config) {
+                        corrupt(offset as u64, damage)
+                    } else {
+                        Status::TornTail {
+                            offset: offset as u64,
+                            damage,
+                            bytes: torn_bytes as u64,
+                        }
+                    }
+                }
+            };
+            (None, status)
+        }
+        Ok(None) => (
+            None,
+            corrupt(
+                footer_at,
+                Damage::Footer("missing on a segment that is not the last".into()),
+            ),
+        ),
+        Ok(Some(info)) => (
+            None,
+            corrupt(
+                footer_at,
+                Damage::Footer(format!("names segment {}", info.segment_id)),
+            ),
+        ),
+        Err(why) => (None, corrupt(footer_at, Damage::Footer(why))),
+    }
+}
+
+/// The walk configuration of a segment with this header.
+#[must_use]
+pub fn scan_config(header: &HeaderInfo) -> ScanConfig {
+    ScanConfig {
+        seed: header.seed(),
+        base_lsn: header.base_lsn,
+        payload_max: payload_capacity(header.segment_size),
+        skip_damage: false,
+    }
+}
+
+/// Where a sealed segment's records disagree with its footer, if they do.
+fn sealed_damage(bytes: &[u8], walk: &Scan, info: &FooterInfo) -> Option<(usize, Damage)> {
+    if let Stop::Damage { offset, damage } = &walk.stop {
+        return Some((*offset, damage.clone()));
+    }
+    let data_end = usize::try_from(info.data_end).unwrap_or(usize::MAX);
+    if walk.end < data_end {
+        // Zeroes where the footer says records are.
+        return Some((walk.end, Damage::ZeroedRecord));
+    }
+    let index = footer::index_bytes(bytes, info.index_entries);
+    let agrees = walk.end == data_end
+        && walk.records == info.records
+        && walk.chain.value() == info.chain
+        && (walk.records == 0
+            || (walk.first_lsn, walk.last_lsn) == (info.first_lsn, info.last_lsn))
+        && index == walk.index.as_bytes();
+    let at = bytes.len() - FOOTER_SIZE;
+    (!agrees).then(|| {
+        (
+            at,
+            Damage::Footer("footer disagrees with the records".into()),
+        )
+    })
+}
+
+/// Where the records of the last, unsealed segment stop validating, with the number of bytes
+/// from there to the last non-zero byte.
+fn active_damage(data: &[u8], walk: &Scan) -> Option<(usize, Damage, usize)> {
+    let (offset, damage) = match &walk.stop {
+        Stop::End => {
+            let tail = scan::nonzero_end(data, walk.end);
+            if tail <= walk.end {
+                return None;
+            }
+            (walk.end, Damage::Garbage)
+        }
+        Stop::Damage { offset, damage } => (*offset, damage.clone()),
+    };
+    let end = scan::nonzero_end(data, offset).max(offset);
+    Some((offset, damage, end - offset))
+}
+
+fn quarantine_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))? {
+        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with(QUARANTINE_PREFIX))
+        {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,159 @@
+//! Helpers shared by the command-line tests: run the built `interstice` binary, feed it
+//! stdin, read its JSON, and damage segment files on disk.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_interstice"))
+}
+
+/// Runs `interstice args...` with `stdin` and returns its output.
+pub fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn interstice");
+    let mut input = child.stdin.take().unwrap();
+    let bytes = stdin.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = input.write_all(&bytes);
+    });
+    let output = wait_output(child);
+    feeder.join().unwrap();
+    output
+}
+
+/// Waits for a child, failing the test instead of hanging when it never exits.
+pub fn wait_output(mut child: Child) -> Output {
+    let deadline = Instant::now() + Duration::from_mins(2);
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let out = std::thread::spawn(move || read_all(stdout));
+    let err = std::thread::spawn(move || read_all(stderr));
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("interstice did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+fn read_all(pipe: Option<impl std::io::Read>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if let Some(mut pipe) = pipe {
+        let _ = pipe.read_to_end(&mut bytes);
+    }
+    bytes
+}
+
+/// Runs a command and returns its exit code, stdout and stderr as text.
+pub fn run_text(args: &[&str]) -> (i32, String, String) {
+    let output = run(args, b"");
+    (
+        output.status.code().expect("exit code"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `interstice append DIR --segment-size SIZE` with `lines` (each followed by a newline);
+/// asserts success.
+pub fn append(dir: &Path, lines: &[String], segment_size: &str) {
+    let mut input = Vec::new();
+    for line in lines {
+        input.extend_from_slice(line.as_bytes());
+        input.push(b'\n');
+    }
+    let output = run(&["append", s(dir), "--segment-size", segment_size], &input);
+    assert!(
+        output.status.success(),
+        "append failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `interstice dump DIR` as lines; asserts success.
+pub fn dump(dir: &Path) -> Vec<String> {
+    let (code, out, err) = run_text(&["dump", s(dir)]);
+    assert_eq!(code, 0, "dump failed: {err}");
+    out.lines().map(str::to_owned).collect()
+}
+
+/// Runs a command that prints JSON and parses it.
+pub fn json(args: &[&str]) -> (i32, serde_json::Value) {
+    let (code, out, err) = run_text(args);
+    let value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {out}\nstderr: {err}"));
+    (code, value)
+}
+
+/// Where record `lsn` lives: (file, header offset, payload offset, payload length).
+pub fn locate(dir: &Path, lsn: u64) -> (PathBuf, usize, usize, usize) {
+    let (code, record) = json(&["inspect", s(dir), "--lsn", &lsn.to_string(), "--json"]);
+    assert_eq!(code, 0);
+    (
+        PathBuf::from(record["file"].as_str().unwrap()),
+        record["offset"].as_u64().unwrap() as usize,
+        record["payload_offset"].as_u64().unwrap() as usize,
+        record["length"].as_u64().unwrap() as usize,
+    )
+}
+
+/// Overwrites bytes of a file in place.
+pub fn patch(path: &Path, offset: usize, bytes: &[u8]) {
+    let mut content = std::fs::read(path).unwrap();
+    content[offset..offset + bytes.len()].copy_from_slice(bytes);
+    std::fs::write(path, content).unwrap();
+}
+
+/// Flips one bit of a file in place.
+pub fn flip_bit(path: &Path, offset: usize) {
+    let mut content = std::fs::read(path).unwrap();
+    content[offset] ^= 0x10;
+    std::fs::write(path, content).unwrap();
+}
+
+/// Quarantine files of a log directory.
+pub fn quarantine_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("quarantine-")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// `line-N` padded with `N % 7 * 10` letters.
+pub fn lines(range: std::ops::RangeInclusive<u64>) -> Vec<String> {
+    range
+        .map(|i| format!("line-{i}-{}", "x".repeat((i % 7 * 10) as usize)))
+        .collect()
+}
+
+/// A path as `&str`.
+pub fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
