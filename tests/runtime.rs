@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use ChangeKind::{Delete, Insert, Update};
 use interstice::runtime::{
     ChangeKind, ColumnType, Error, Row, Runtime, RuntimeConfig, Schema, Value,
 };
@@ -123,7 +124,13 @@ fn committed_state_is_reproduced_on_reopen() {
     seed(&runtime, 10);
     let mut committed = 0;
     for i in 0..200 {
-        match transfer(&runtime, i, i % 10, (i * 7 + 3) % 10, (i % 13) as i64 * 9) {
+        match transfer(
+            &runtime,
+            i,
+            i % 10,
+            (i * 7 + 3) % 10,
+            (i % 13).cast_signed() * 9,
+        ) {
             Ok(_) => committed += 1,
             Err(error) => assert!(matches!(error, Error::Aborted { .. })),
         }
@@ -265,11 +272,13 @@ fn lookups_use_the_secondary_index_and_follow_changes() {
     );
 }
 
+type Seen = Arc<Mutex<Vec<(Lsn, ChangeKind, Value)>>>;
+
 #[test]
 fn subscribers_receive_commits_in_lsn_order_and_never_replayed_ones() {
     let dir = tempfile::tempdir().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let config_with_subscriber = |seen: &Arc<Mutex<Vec<(Lsn, ChangeKind, Value)>>>| {
+    let config_with_subscriber = |seen: &Seen| {
         let seen = Arc::clone(seen);
         config(dir.path()).subscribe("accounts", move |lsn, changes| {
             for change in changes {
@@ -285,7 +294,6 @@ fn subscribers_receive_commits_in_lsn_order_and_never_replayed_ones() {
         .transact(|tx| tx.delete("accounts", 3u64).map(drop))
         .unwrap();
     let kinds: Vec<ChangeKind> = seen.lock().iter().map(|s| s.1).collect();
-    use ChangeKind::{Delete, Insert, Update};
     assert_eq!(
         kinds,
         [Insert, Insert, Insert, Insert, Update, Update, Delete]
