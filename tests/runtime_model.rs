@@ -150,18 +150,15 @@ proptest! {
             match step {
                 Step::Commit(changes) => {
                     let result = run(&runtime, &changes, false);
-                    match apply_model(&model, &changes) {
-                        Some(next) => {
-                            prop_assert!(result.is_ok(), "{result:?}");
-                            model = next;
-                        }
-                        None => {
-                            let refused = matches!(
-                                result,
-                                Err(Error::DuplicateKey { .. } | Error::NotFound { .. })
-                            );
-                            prop_assert!(refused, "{:?}", result);
-                        }
+                    if let Some(next) = apply_model(&model, &changes) {
+                        prop_assert!(result.is_ok(), "{:?}", result);
+                        model = next;
+                    } else {
+                        let refused = matches!(
+                            result,
+                            Err(Error::DuplicateKey { .. } | Error::NotFound { .. })
+                        );
+                        prop_assert!(refused, "{:?}", result);
                     }
                 }
                 Step::Panic(changes) => {
