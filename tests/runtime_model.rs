@@ -31,7 +31,8 @@ fn change() -> impl Strategy<Value = Change> + Clone {
     let key = 0..24u64;
     let text = prop::sample::select(vec!["a", "b", "c", "dd"]).prop_map(str::to_owned);
     prop_oneof![
-        3 => (key.clone(), text.clone(), any::<i64>()).prop_map(|(k, s, n)| Change::Insert(k, s, n)),
+        3 => (key.clone(), text.clone(), any::<i64>())
+            .prop_map(|(k, s, n)| Change::Insert(k, s, n)),
         2 => (key.clone(), text, any::<i64>()).prop_map(|(k, s, n)| Change::Update(k, s, n)),
         1 => key.prop_map(Change::Delete),
     ]
