@@ -558,3 +558,47 @@ fn a_second_runtime_on_the_same_directory_is_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn a_snapshot_ahead_of_the_log_is_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = open(dir.path());
+    seed(&runtime, 4);
+    let kept = runtime.log().last_lsn();
+    let expected = state(&runtime);
+    transfer(&runtime, 1, 0, 1, 7).unwrap();
+    runtime.snapshot().unwrap();
+    // The log loses its last record (as a repair might): the snapshot now claims more.
+    runtime.log().truncate_after(kept).unwrap();
+    drop(runtime);
+    let runtime = open(dir.path());
+    let report = runtime.open_report();
+    assert_eq!(report.snapshot, None);
+    assert_eq!(report.warnings.len(), 1);
+    assert!(report.warnings[0].reason.contains("ahead of the log"));
+    assert_eq!(state(&runtime), expected);
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(names.iter().all(|n| n.ends_with(".stale")), "{names:?}");
+    // New transactions reuse the LSN; the stale snapshot is never loaded again.
+    transfer(&runtime, 2, 2, 3, 1).unwrap();
+    let expected = state(&runtime);
+    drop(runtime);
+    assert_eq!(state(&open(dir.path())), expected);
+}
+
+#[test]
+fn a_record_the_runtime_did_not_write_is_a_decode_error_naming_its_lsn() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = open(dir.path());
+    seed(&runtime, 2);
+    let lsn = runtime.log().append(b"\xffnot a runtime record").unwrap();
+    drop(runtime);
+    let error = Runtime::open(config(dir.path())).unwrap_err();
+    assert!(
+        matches!(error, Error::Decode { lsn: at, .. } if at == lsn),
+        "{error}"
+    );
+}

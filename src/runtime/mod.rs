@@ -78,7 +78,9 @@ pub struct RuntimeConfig {
     pub dir: PathBuf,
     /// The log's options (segment size, durability, recovery mode, retention).
     /// With `Durability::EveryAppend` a transaction is durable when `transact` returns, and
-    /// concurrent transactions share one flush. Default: `Options::default()`.
+    /// concurrent transactions share one flush. Leave `retention` unset: it removes segments
+    /// whether or not a snapshot covers them; use [`Runtime::snapshot_and_compact`] instead.
+    /// Default: `Options::default()`.
     pub log: Options,
     /// The tables, in their current version.
     pub schemas: Vec<Schema>,
