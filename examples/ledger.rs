@@ -2,7 +2,7 @@
 //! between two accounts and records itself, atomically, durably.
 //!
 //! ```text
-//! cargo run --example ledger -- /tmp/ledger          # 20000 transfers, then balances
+//! cargo run --example ledger -- /tmp/ledger          # 5000 transfers, then balances
 //! cargo run --example ledger -- /tmp/ledger 1000000  # kill it (Ctrl-C) at any moment...
 //! cargo run --example ledger -- /tmp/ledger 0        # ...and see every transfer it printed
 //! ```
@@ -113,10 +113,10 @@ fn print_balances(runtime: &Runtime) -> Result<(), Error> {
 fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
     let Some(dir) = args.next() else {
-        eprintln!("usage: ledger DIR [TRANSFERS]   (default 20000; 0 only prints)");
+        eprintln!("usage: ledger DIR [TRANSFERS]   (default 5000; 0 only prints)");
         std::process::exit(2);
     };
-    let count: u64 = args.next().map_or(20_000, |n| n.parse().expect("a number"));
+    let count: u64 = args.next().map_or(5_000, |n| n.parse().expect("a number"));
     let runtime = Runtime::open(config(PathBuf::from(dir)))?;
     let report = runtime.open_report();
     if runtime.len("accounts")? == 0 {
@@ -149,13 +149,13 @@ fn main() -> Result<(), Error> {
         if transfer(&runtime, next_id, from, to, amount)? {
             next_id += 1;
         }
-        if done % 1000 == 0 {
+        if done % 500 == 0 {
             println!(
                 "acknowledged: {next_id} transfers on the books, total balance {}",
                 total(&runtime)?
             );
         }
-        if done % 5000 == 0 {
+        if done % 2500 == 0 {
             let compaction = runtime.snapshot_and_compact()?;
             println!(
                 "snapshot at LSN {}, {} old segments removed",
