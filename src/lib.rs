@@ -8,7 +8,8 @@
 //! mapped pages and hands out borrowed slices.
 //!
 //! Start with [`Log::open`] and [`Options`]; the on-disk format is specified in
-//! `docs/FORMAT.md`.
+//! `docs/FORMAT.md`. In-memory tables over the log, with transactions, snapshots and
+//! schema migrations, are in [`runtime`] (start with [`Runtime::open`]).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -24,6 +25,7 @@ mod log;
 mod options;
 mod reader;
 pub mod recovery;
+pub mod runtime;
 pub mod segment;
 
 pub use error::{Damage, Error, Result};
@@ -32,4 +34,5 @@ pub use log::Log;
 pub use options::{Durability, Options, RecoveryMode, Retention};
 pub use reader::{Iter, LogReader};
 pub use recovery::report::{Outcome, RecoveryReport, SegmentRecovery, SkippedRange};
+pub use runtime::{ColumnType, Migrations, Row, Runtime, RuntimeConfig, Schema, Tx, Value};
 pub use segment::{Record, SegmentInfo};

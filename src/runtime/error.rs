@@ -1,0 +1,189 @@
+//! The runtime's `Error` (wrapping the log's) and `Result`.
+
+use std::path::PathBuf;
+
+use crate::Lsn;
+
+/// What a migration function returns when it cannot convert a row.
+pub type MigrationError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `Result` with the runtime's `Error`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every error of the runtime. Decide by variant, never by message text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The log failed (I/O, corruption, a poisoned log, a record too large...).
+    #[error(transparent)]
+    Log(#[from] crate::Error),
+    /// A snapshot file could not be written or read.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What the runtime was doing.
+        op: &'static str,
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A schema definition is not valid.
+    #[error("schema of table {table:?} is invalid: {reason}")]
+    InvalidSchema {
+        /// The table.
+        table: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No table of that name.
+    #[error("no table {table:?}; declare its schema in RuntimeConfig")]
+    NoSuchTable {
+        /// The table asked for.
+        table: String,
+    },
+    /// No column of that name in the table.
+    #[error("table {table:?} has no column {column:?}")]
+    NoSuchColumn {
+        /// The table.
+        table: String,
+        /// The column asked for.
+        column: String,
+    },
+    /// A value of the wrong type for its column.
+    #[error("table {table:?}, column {column:?}: expected {expected}, got {found}")]
+    TypeMismatch {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// The column's type.
+        expected: super::ColumnType,
+        /// The kind of the value given.
+        found: &'static str,
+    },
+    /// A row without a value for a column that is not nullable.
+    #[error("table {table:?}: column {column:?} needs a value (it is not nullable)")]
+    MissingValue {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+    /// An insert of a key the table already holds.
+    #[error("table {table:?} already holds key {key}")]
+    DuplicateKey {
+        /// The table.
+        table: String,
+        /// The key, displayed.
+        key: String,
+    },
+    /// An update or delete of a key the table does not hold.
+    #[error("table {table:?} holds no key {key}")]
+    NotFound {
+        /// The table.
+        table: String,
+        /// The key, displayed.
+        key: String,
+    },
+    /// The transaction's closure gave up; nothing was written.
+    #[error("transaction aborted: {reason}")]
+    Aborted {
+        /// Why.
+        reason: String,
+    },
+    /// The code declares an older schema version than the log holds.
+    #[error(
+        "table {table:?}: the code declares schema version {code_version} but the log holds \
+         version {log_version} (column {column}); run a build that knows version {log_version}"
+    )]
+    SchemaTooOld {
+        /// The table.
+        table: String,
+        /// The version in the code.
+        code_version: u32,
+        /// The version in the log.
+        log_version: u32,
+        /// The first column that differs (or "none").
+        column: String,
+    },
+    /// The schema changed without a change of version.
+    #[error(
+        "table {table:?}: schema version {version} in the code differs from the log's \
+         (column {column}); bump the version and register a migration"
+    )]
+    SchemaChanged {
+        /// The table.
+        table: String,
+        /// The version both claim.
+        version: u32,
+        /// The first column that differs.
+        column: String,
+    },
+    /// No chain of registered migrations leads from the log's version to the code's.
+    #[error(
+        "table {table:?}: no migration from schema version {from} to {to} (column {column}); \
+         register one in Migrations"
+    )]
+    MissingMigration {
+        /// The table.
+        table: String,
+        /// The version in the log (or where the chain stopped).
+        from: u32,
+        /// The version in the code.
+        to: u32,
+        /// The first column that differs (or "none").
+        column: String,
+    },
+    /// A migration function failed, or produced rows the new schema rejects.
+    #[error("migration {migration:?} of table {table:?} ({from} -> {to}) failed: {source}")]
+    MigrationFailed {
+        /// The table.
+        table: String,
+        /// The migration's name.
+        migration: String,
+        /// Its source version.
+        from: u32,
+        /// Its target version.
+        to: u32,
+        /// What went wrong.
+        #[source]
+        source: MigrationError,
+    },
+    /// A log record or snapshot the runtime cannot decode.
+    #[error("cannot decode runtime record at LSN {lsn}: {reason}")]
+    Decode {
+        /// The record's LSN (for a snapshot, the LSN it was taken at).
+        lsn: Lsn,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The log no longer holds the records that follow every valid snapshot.
+    #[error(
+        "the log starts at LSN {first_lsn} but no valid snapshot covers the records before it \
+         (newest usable snapshot: {snapshot_lsn}); restore a snapshot from a backup"
+    )]
+    SnapshotGap {
+        /// The first LSN the log holds.
+        first_lsn: Lsn,
+        /// The LSN of the newest valid snapshot (0 when none).
+        snapshot_lsn: Lsn,
+    },
+}
+
+impl Error {
+    /// An `Error::Aborted` with `reason`, for a transaction that decides not to commit.
+    pub fn aborted(reason: impl Into<String>) -> Error {
+        Error::Aborted {
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}

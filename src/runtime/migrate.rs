@@ -1,0 +1,438 @@
+//! The migration registry, the check of the code's schemas against the log's, running a
+//! chain of migrations, and the audit record each migration leaves in the log.
+
+use std::fmt;
+
+use super::codec::{self, Reader};
+use super::error::{Error, MigrationError, Result};
+use super::schema::Schema;
+use super::table::{self, Table, Tables};
+use super::txn;
+use super::value::{Row, Value};
+use crate::Lsn;
+
+/// A function converting one row from a schema version to the next.
+pub type RowFn = dyn Fn(Row) -> Result<Row, MigrationError> + Send + Sync;
+/// A function rewriting a whole table (every row, in key order) from one version to another.
+pub type TableFn = dyn Fn(Vec<Row>) -> Result<Vec<Row>, MigrationError> + Send + Sync;
+
+enum Transform {
+    Rows(Box<RowFn>),
+    Table(Box<TableFn>),
+}
+
+/// One registered migration of a table from version `from` to version `to`.
+pub struct Migration {
+    table: String,
+    from: u32,
+    to: u32,
+    name: String,
+    transform: Transform,
+}
+
+impl fmt::Debug for Migration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Migration")
+            .field("table", &self.table)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Migration {
+    fn run(&self, rows: Vec<Row>) -> Result<Vec<Row>> {
+        let failed = |source| Error::MigrationFailed {
+            table: self.table.clone(),
+            migration: self.name.clone(),
+            from: self.from,
+            to: self.to,
+            source,
+        };
+        match &self.transform {
+            Transform::Rows(f) => rows.into_iter().map(|row| f(row).map_err(failed)).collect(),
+            Transform::Table(f) => f(rows).map_err(failed),
+        }
+    }
+}
+
+/// The migration registry: functions from (table, version) to a later version. Opening a
+/// runtime whose code declares a newer schema than the log holds runs the chain from the
+/// log's version to the code's, in one atomic batch with the new schema and an audit record
+/// per step.
+///
+/// ```
+/// use interstice::runtime::{Migrations, Value};
+/// let migrations = Migrations::new()
+///     .rows("accounts", 1, 2, "add email", |mut row| {
+///         row.set("email", Value::Null);
+///         Ok(row)
+///     })
+///     .table("accounts", 2, 3, "drop empty accounts", |rows| {
+///         Ok(rows.into_iter().filter(|r| r.get("balance") != Some(&Value::I64(0))).collect())
+///     });
+/// assert_eq!(migrations.len(), 2);
+/// ```
+#[derive(Debug, Default)]
+pub struct Migrations {
+    list: Vec<Migration>,
+}
+
+impl Migrations {
+    /// No migration.
+    #[must_use]
+    pub fn new() -> Migrations {
+        Migrations::default()
+    }
+
+    /// Registers a migration that converts each row of `table` from `from` to `to`.
+    #[must_use]
+    pub fn rows(
+        mut self,
+        table: impl Into<String>,
+        from: u32,
+        to: u32,
+        name: impl Into<String>,
+        f: impl Fn(Row) -> Result<Row, MigrationError> + Send + Sync + 'static,
+    ) -> Migrations {
+        self.push(
+            table.into(),
+            from,
+            to,
+            name.into(),
+            Transform::Rows(Box::new(f)),
+        );
+        self
+    }
+
+    /// Registers a migration that rewrites the whole of `table` from `from` to `to`: it gets
+    /// every row in key order and returns the new rows (it may drop, add or merge rows).
+    #[must_use]
+    pub fn table(
+        mut self,
+        table: impl Into<String>,
+        from: u32,
+        to: u32,
+        name: impl Into<String>,
+        f: impl Fn(Vec<Row>) -> Result<Vec<Row>, MigrationError> + Send + Sync + 'static,
+    ) -> Migrations {
+        self.push(
+            table.into(),
+            from,
+            to,
+            name.into(),
+            Transform::Table(Box::new(f)),
+        );
+        self
+    }
+
+    fn push(&mut self, table: String, from: u32, to: u32, name: String, transform: Transform) {
+        assert!(from < to, "migration {name:?} must go to a newer version");
+        self.list.push(Migration {
+            table,
+            from,
+            to,
+            name,
+            transform,
+        });
+    }
+
+    /// Number of migrations registered.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// True when none is registered.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The steps from `from` to `to` for `table`: at each version, the registered migration
+    /// that goes furthest without passing `to`. `Err` holds the version where it stops.
+    fn chain(&self, table: &str, from: u32, to: u32) -> Result<Vec<&Migration>, u32> {
+        let mut steps = Vec::new();
+        let mut at = from;
+        while at < to {
+            let step = self
+                .list
+                .iter()
+                .filter(|m| m.table == table && m.from == at && m.to <= to)
+                .max_by_key(|m| m.to)
+                .ok_or(at)?;
+            steps.push(step);
+            at = step.to;
+        }
+        Ok(steps)
+    }
+}
+
+/// A migration that ran: read back with `Runtime::audit_trail`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The table migrated.
+    pub table: String,
+    /// The migration's name.
+    pub migration: String,
+    /// The version it migrated from.
+    pub from: u32,
+    /// The version it migrated to.
+    pub to: u32,
+    /// When it ran, in seconds since the Unix epoch.
+    pub unix_time_s: u64,
+    /// Rows it produced.
+    pub rows: u64,
+    /// The LSN of its audit record.
+    pub lsn: Lsn,
+}
+
+impl AuditEntry {
+    /// The audit record: kind byte, then the fields (the LSN is the record's own).
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = vec![txn::KIND_AUDIT];
+        self.put_fields(&mut out);
+        out
+    }
+
+    pub(crate) fn put_fields(&self, out: &mut Vec<u8>) {
+        codec::put_bytes(out, self.table.as_bytes());
+        codec::put_bytes(out, self.migration.as_bytes());
+        codec::put_varint(out, u64::from(self.from));
+        codec::put_varint(out, u64::from(self.to));
+        codec::put_varint(out, self.unix_time_s);
+        codec::put_varint(out, self.rows);
+    }
+
+    pub(crate) fn decode(reader: &mut Reader<'_>, lsn: Lsn) -> codec::DecodeResult<AuditEntry> {
+        Ok(AuditEntry {
+            table: reader.str()?.to_owned(),
+            migration: reader.str()?.to_owned(),
+            from: reader.u32()?,
+            to: reader.u32()?,
+            unix_time_s: reader.varint()?,
+            rows: reader.varint()?,
+            lsn,
+        })
+    }
+}
+
+/// What bringing the log's tables to the code's schemas takes: the records to append (in
+/// one batch), the tables to install once they are durable, and the audit entries (whose
+/// LSNs are filled in from the batch's).
+#[derive(Debug, Default)]
+pub(crate) struct Upgrade {
+    pub records: Vec<Vec<u8>>,
+    pub tables: Vec<Table>,
+    /// Audit entries with the index of their record in `records`.
+    pub audits: Vec<(usize, AuditEntry)>,
+}
+
+/// Largest transaction record a migration writes; bigger tables take several records of
+/// the same batch.
+const MIGRATION_RECORD_BYTES: usize = 1 << 20;
+
+/// Compares the code's schemas with the tables replayed from the log and plans the upgrade.
+/// Checks every table before converting any, so an error leaves everything untouched.
+///
+/// # Errors
+/// `Error::SchemaTooOld`, `Error::SchemaChanged`, `Error::MissingMigration`, or
+/// `Error::MigrationFailed` from a migration function or rows the new schema rejects.
+pub(crate) fn plan(
+    tables: &Tables,
+    schemas: &[Schema],
+    migrations: &Migrations,
+) -> Result<Upgrade> {
+    let mut chains = Vec::new();
+    let mut upgrade = Upgrade::default();
+    for schema in schemas {
+        let Some(logged) = tables.named(schema.name()).map(Table::schema) else {
+            upgrade.records.push(txn::encode_schema(schema));
+            upgrade.tables.push(Table::new(schema.clone()));
+            continue;
+        };
+        let column = || {
+            logged
+                .shape_difference(schema)
+                .unwrap_or_else(|| "none".into())
+        };
+        let (from, to) = (logged.version(), schema.version());
+        if to < from {
+            return Err(Error::SchemaTooOld {
+                table: schema.name().to_owned(),
+                code_version: to,
+                log_version: from,
+                column: column(),
+            });
+        }
+        if to == from {
+            if let Some(column) = logged.shape_difference(schema) {
+                return Err(Error::SchemaChanged {
+                    table: schema.name().to_owned(),
+                    version: to,
+                    column,
+                });
+            }
+            continue;
+        }
+        let chain = migrations
+            .chain(schema.name(), from, to)
+            .map_err(|stopped| Error::MissingMigration {
+                table: schema.name().to_owned(),
+                from: stopped,
+                to,
+                column: column(),
+            })?;
+        chains.push((schema, chain));
+    }
+    for (schema, chain) in chains {
+        let table = tables.named(schema.name()).expect("checked above");
+        migrate_table(table, schema, &chain, &mut upgrade)?;
+    }
+    Ok(upgrade)
+}
+
+fn migrate_table(
+    table: &Table,
+    schema: &Schema,
+    chain: &[&Migration],
+    upgrade: &mut Upgrade,
+) -> Result<()> {
+    let mut rows: Vec<Row> = table.iter().map(|values| table.to_row(values)).collect();
+    let unix_time_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut audits = Vec::with_capacity(chain.len());
+    for step in chain {
+        rows = step.run(rows)?;
+        audits.push(AuditEntry {
+            table: step.table.clone(),
+            migration: step.name.clone(),
+            from: step.from,
+            to: step.to,
+            unix_time_s,
+            rows: rows.len() as u64,
+            lsn: Lsn::ZERO,
+        });
+    }
+    let last = chain.last().expect("a chain has at least one step");
+    let rejected = |source: MigrationError| Error::MigrationFailed {
+        table: last.table.clone(),
+        migration: last.name.clone(),
+        from: last.from,
+        to: last.to,
+        source,
+    };
+    let mut migrated = Table::new(schema.clone());
+    for row in rows {
+        let values = table::to_values(schema, row).map_err(|e| rejected(Box::new(e)))?;
+        if let Some(old) = migrated.put(values) {
+            let key = migrated.key_of(&old).to_string();
+            return Err(rejected(format!("two rows with key {key}").into()));
+        }
+    }
+    upgrade.records.push(txn::encode_schema(schema));
+    let rows: Vec<&[Value]> = migrated.iter().collect();
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < rows.len() && (end == start || bytes < MIGRATION_RECORD_BYTES) {
+            bytes += codec::values_len(rows[end]);
+            end += 1;
+        }
+        upgrade
+            .records
+            .push(txn::encode_inserts(schema.name(), &rows[start..end]));
+        start = end;
+    }
+    for audit in audits {
+        upgrade.audits.push((upgrade.records.len(), audit.clone()));
+        upgrade.records.push(audit.encode());
+    }
+    upgrade.tables.push(migrated);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::ColumnType;
+
+    fn v(version: u32) -> Schema {
+        let schema = Schema::new("t", version).column("k", ColumnType::U64);
+        if version >= 2 {
+            schema.nullable_column("note", ColumnType::Str)
+        } else {
+            schema
+        }
+    }
+
+    #[allow(clippy::unnecessary_wraps)] // the signature of a row migration
+    fn noop(row: Row) -> Result<Row, MigrationError> {
+        Ok(row)
+    }
+
+    #[test]
+    fn chain_takes_the_longest_steps() {
+        let m = Migrations::new()
+            .rows("t", 1, 2, "a", noop)
+            .rows("t", 2, 3, "b", noop)
+            .rows("t", 1, 3, "c", noop)
+            .rows("t", 3, 5, "d", noop);
+        let names =
+            |chain: Vec<&Migration>| chain.iter().map(|m| m.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(m.chain("t", 1, 3).unwrap()), ["c"]);
+        assert_eq!(names(m.chain("t", 2, 5).unwrap()), ["b", "d"]);
+        assert_eq!(m.chain("t", 1, 4).unwrap_err(), 3);
+        assert_eq!(m.chain("u", 1, 2).unwrap_err(), 1);
+    }
+
+    #[test]
+    fn plan_checks_versions_before_converting() {
+        let mut tables = Tables::default();
+        let id = tables.define(v(2));
+        tables.get_mut(id).put(vec![Value::U64(1), Value::Null]);
+        let none = Migrations::new();
+        assert!(matches!(
+            plan(&tables, &[v(1)], &none),
+            Err(Error::SchemaTooOld { code_version: 1, log_version: 2, column, .. })
+                if column == "note"
+        ));
+        assert!(matches!(
+            plan(&tables, &[v(3)], &none),
+            Err(Error::MissingMigration { from: 2, to: 3, .. })
+        ));
+        let changed = v(2).column("extra", ColumnType::U64);
+        assert!(matches!(
+            plan(&tables, &[changed], &none),
+            Err(Error::SchemaChanged { version: 2, column, .. }) if column == "extra"
+        ));
+        assert!(plan(&tables, &[v(2)], &none).unwrap().records.is_empty());
+    }
+
+    #[test]
+    fn plan_writes_schema_rows_and_audit() {
+        let mut tables = Tables::default();
+        let id = tables.define(v(1));
+        for k in 0..3u64 {
+            tables.get_mut(id).put(vec![Value::U64(k)]);
+        }
+        let m = Migrations::new().rows("t", 1, 2, "add note", |row| Ok(row.with("note", "n")));
+        let upgrade = plan(&tables, &[v(2)], &m).unwrap();
+        assert_eq!(upgrade.records.len(), 3);
+        assert_eq!(upgrade.records[0][0], txn::KIND_SCHEMA);
+        assert_eq!(upgrade.records[1][0], txn::KIND_TRANSACTION);
+        assert_eq!(upgrade.audits.len(), 1);
+        assert_eq!(upgrade.audits[0].0, 2);
+        assert_eq!(upgrade.audits[0].1.rows, 3);
+        let migrated = &upgrade.tables[0];
+        assert_eq!(migrated.get(&Value::U64(2)).unwrap()[1], Value::from("n"));
+        let bad = Migrations::new().rows("t", 1, 2, "bad", |row| Ok(row.with("note", 5u64)));
+        assert!(matches!(
+            plan(&tables, &[v(2)], &bad),
+            Err(Error::MigrationFailed { migration, .. }) if migration == "bad"
+        ));
+    }
+}

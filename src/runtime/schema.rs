@@ -1,0 +1,370 @@
+//! `Schema`: a table's name, typed columns, primary key, secondary indexes and version.
+
+use std::fmt;
+
+use super::error::{Error, Result};
+use super::value::Value;
+
+/// The type of a column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ColumnType {
+    /// `Value::Bool`.
+    Bool,
+    /// `Value::I64`.
+    I64,
+    /// `Value::U64`.
+    U64,
+    /// `Value::F64`.
+    F64,
+    /// `Value::Str`.
+    Str,
+    /// `Value::Bytes`.
+    Bytes,
+}
+
+impl ColumnType {
+    /// True when `value` has this type (`Null` has none).
+    #[must_use]
+    pub fn admits(self, value: &Value) -> bool {
+        matches!(
+            (self, value),
+            (ColumnType::Bool, Value::Bool(_))
+                | (ColumnType::I64, Value::I64(_))
+                | (ColumnType::U64, Value::U64(_))
+                | (ColumnType::F64, Value::F64(_))
+                | (ColumnType::Str, Value::Str(_))
+                | (ColumnType::Bytes, Value::Bytes(_))
+        )
+    }
+
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            ColumnType::Bool => 1,
+            ColumnType::I64 => 2,
+            ColumnType::U64 => 3,
+            ColumnType::F64 => 4,
+            ColumnType::Str => 5,
+            ColumnType::Bytes => 6,
+        }
+    }
+
+    pub(crate) fn from_byte(byte: u8) -> Option<ColumnType> {
+        Some(match byte {
+            1 => ColumnType::Bool,
+            2 => ColumnType::I64,
+            3 => ColumnType::U64,
+            4 => ColumnType::F64,
+            5 => ColumnType::Str,
+            6 => ColumnType::Bytes,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            ColumnType::Bool => "bool",
+            ColumnType::I64 => "i64",
+            ColumnType::U64 => "u64",
+            ColumnType::F64 => "f64",
+            ColumnType::Str => "str",
+            ColumnType::Bytes => "bytes",
+        };
+        f.write_str(name)
+    }
+}
+
+/// One column: a name, a type, and whether it admits `Null`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// The column's name, unique in its table.
+    pub name: String,
+    /// The type of its values.
+    pub ty: ColumnType,
+    /// Whether it admits `Value::Null` (and may be left out of an inserted row).
+    pub nullable: bool,
+}
+
+/// A table's definition. Its shape (columns and primary key) is recorded in the log with its
+/// version; changing the shape calls for a new version and a registered migration.
+/// Secondary indexes live in memory only and may change freely.
+///
+/// ```
+/// use interstice::runtime::{ColumnType, Schema};
+/// let accounts = Schema::new("accounts", 1)
+///     .column("id", ColumnType::U64)
+///     .column("owner", ColumnType::Str)
+///     .nullable_column("email", ColumnType::Str)
+///     .primary_key("id")
+///     .index("owner");
+/// assert_eq!(accounts.columns().len(), 3);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schema {
+    name: String,
+    version: u32,
+    columns: Vec<Column>,
+    primary_key: String,
+    indexes: Vec<String>,
+}
+
+impl Schema {
+    /// A table named `name` at `version`, with no columns yet. The primary key defaults to
+    /// the first column added with [`Schema::column`].
+    #[must_use]
+    pub fn new(name: impl Into<String>, version: u32) -> Schema {
+        Schema {
+            name: name.into(),
+            version,
+            columns: Vec::new(),
+            primary_key: String::new(),
+            indexes: Vec::new(),
+        }
+    }
+
+    /// Adds a column that must hold a value.
+    #[must_use]
+    pub fn column(mut self, name: impl Into<String>, ty: ColumnType) -> Schema {
+        let name = name.into();
+        if self.primary_key.is_empty() {
+            self.primary_key.clone_from(&name);
+        }
+        self.columns.push(Column {
+            name,
+            ty,
+            nullable: false,
+        });
+        self
+    }
+
+    /// Adds a column that admits `Null`.
+    #[must_use]
+    pub fn nullable_column(mut self, name: impl Into<String>, ty: ColumnType) -> Schema {
+        self.columns.push(Column {
+            name: name.into(),
+            ty,
+            nullable: true,
+        });
+        self
+    }
+
+    /// Sets the primary key column.
+    #[must_use]
+    pub fn primary_key(mut self, name: impl Into<String>) -> Schema {
+        self.primary_key = name.into();
+        self
+    }
+
+    /// Declares a secondary index on a column; lookups by that column then use it.
+    #[must_use]
+    pub fn index(mut self, name: impl Into<String>) -> Schema {
+        self.indexes.push(name.into());
+        self
+    }
+
+    /// The table's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The schema version.
+    #[must_use]
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The columns, in order.
+    #[must_use]
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// The position of the primary key column.
+    #[must_use]
+    pub fn key_position(&self) -> usize {
+        if self.primary_key.is_empty() {
+            return 0;
+        }
+        self.position(&self.primary_key).unwrap_or(0)
+    }
+
+    /// The name of the primary key column.
+    #[must_use]
+    pub fn key_name(&self) -> &str {
+        self.columns
+            .get(self.key_position())
+            .map_or("", |c| c.name.as_str())
+    }
+
+    /// The indexed columns' names.
+    #[must_use]
+    pub fn indexes(&self) -> &[String] {
+        &self.indexes
+    }
+
+    /// The position of column `name`.
+    #[must_use]
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// Checks the definition: at least one column, unique column names, a primary key that
+    /// names a non-nullable column, indexes on existing columns.
+    ///
+    /// # Errors
+    /// `Error::InvalidSchema` saying what is wrong.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| Error::InvalidSchema {
+            table: self.name.clone(),
+            reason,
+        };
+        if self.name.is_empty() {
+            return Err(invalid("the table name is empty".into()));
+        }
+        if self.columns.is_empty() {
+            return Err(invalid("a table needs at least one column".into()));
+        }
+        for (i, column) in self.columns.iter().enumerate() {
+            if self.columns[..i].iter().any(|c| c.name == column.name) {
+                return Err(invalid(format!(
+                    "column {:?} is declared twice",
+                    column.name
+                )));
+            }
+        }
+        if !self.primary_key.is_empty() && self.position(&self.primary_key).is_none() {
+            return Err(invalid(format!(
+                "primary key {:?} is not a column",
+                self.primary_key
+            )));
+        }
+        if self.columns[self.key_position()].nullable {
+            return Err(invalid(format!(
+                "primary key {:?} must not be nullable",
+                self.key_name()
+            )));
+        }
+        if let Some(missing) = self.indexes.iter().find(|i| self.position(i).is_none()) {
+            return Err(invalid(format!(
+                "index on {missing:?}, which is not a column"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The first column whose definition differs between `self` and `other` (present in one
+    /// only, or with another type or nullability), or the primary key when only it differs;
+    /// `None` when both have the same shape. Versions and indexes are not compared.
+    #[must_use]
+    pub fn shape_difference(&self, other: &Schema) -> Option<String> {
+        for column in &self.columns {
+            if other.columns.iter().all(|c| c != column) {
+                return Some(column.name.clone());
+            }
+        }
+        for column in &other.columns {
+            if self.columns.iter().all(|c| c != column) {
+                return Some(column.name.clone());
+            }
+        }
+        if self
+            .columns
+            .iter()
+            .map(|c| &c.name)
+            .ne(other.columns.iter().map(|c| &c.name))
+        {
+            return Some(format!("column order ({})", self.columns[0].name));
+        }
+        if self.key_name() != other.key_name() {
+            return Some(format!("primary key {}", other.key_name()));
+        }
+        None
+    }
+
+    pub(crate) fn from_parts(
+        name: String,
+        version: u32,
+        columns: Vec<Column>,
+        primary_key: String,
+        indexes: Vec<String>,
+    ) -> Schema {
+        Schema {
+            name,
+            version,
+            columns,
+            primary_key,
+            indexes,
+        }
+    }
+
+    pub(crate) fn with_indexes(mut self, indexes: Vec<String>) -> Schema {
+        self.indexes = indexes;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accounts(version: u32) -> Schema {
+        Schema::new("accounts", version)
+            .column("id", ColumnType::U64)
+            .column("balance", ColumnType::I64)
+            .primary_key("id")
+    }
+
+    #[test]
+    fn invalid_definitions_are_rejected() {
+        assert!(accounts(1).validate().is_ok());
+        let twice = accounts(1).column("id", ColumnType::Str);
+        assert!(matches!(twice.validate(), Err(Error::InvalidSchema { .. })));
+        let bad_key = accounts(1).primary_key("nope");
+        assert!(matches!(
+            bad_key.validate(),
+            Err(Error::InvalidSchema { .. })
+        ));
+        let bad_index = accounts(1).index("nope");
+        assert!(matches!(
+            bad_index.validate(),
+            Err(Error::InvalidSchema { .. })
+        ));
+        let nullable_key = Schema::new("t", 1).nullable_column("k", ColumnType::U64);
+        assert!(matches!(
+            nullable_key.validate(),
+            Err(Error::InvalidSchema { .. })
+        ));
+    }
+
+    #[test]
+    fn shape_difference_names_the_column() {
+        assert_eq!(accounts(1).shape_difference(&accounts(2)), None);
+        assert_eq!(
+            accounts(1).shape_difference(&accounts(1).index("balance")),
+            None
+        );
+        let added = accounts(1).nullable_column("email", ColumnType::Str);
+        assert_eq!(accounts(1).shape_difference(&added), Some("email".into()));
+        let retyped = Schema::new("accounts", 2)
+            .column("id", ColumnType::U64)
+            .column("balance", ColumnType::F64);
+        assert_eq!(
+            accounts(1).shape_difference(&retyped),
+            Some("balance".into())
+        );
+    }
+
+    #[test]
+    fn admits_checks_the_kind() {
+        assert!(ColumnType::U64.admits(&Value::U64(1)));
+        assert!(!ColumnType::U64.admits(&Value::I64(1)));
+        assert!(!ColumnType::Str.admits(&Value::Null));
+        for byte in 1..=6 {
+            let ty = ColumnType::from_byte(byte).unwrap();
+            assert_eq!(ty.to_byte(), byte);
+        }
+        assert_eq!(ColumnType::from_byte(0), None);
+    }
+}

@@ -1,0 +1,227 @@
+//! Subscribers and the event queue: committed changes are delivered after commit, in LSN
+//! order, never during replay; side effects wait in a queue that replay clears.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::table::Tables;
+use super::txn::{Changes, Op};
+use super::value::{Row, Value};
+use crate::Lsn;
+
+/// What a change did to its row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A new row.
+    Insert,
+    /// A row replaced.
+    Update,
+    /// A row removed.
+    Delete,
+}
+
+/// One committed change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// The table changed.
+    pub table: Arc<str>,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The row's primary key.
+    pub key: Value,
+    /// The new row (`None` for a delete).
+    pub row: Option<Row>,
+}
+
+/// The changes of one committed transaction, grouped by table (in each table, in the order
+/// they were made).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Commit {
+    /// The LSN of the transaction's record.
+    pub lsn: Lsn,
+    /// Its changes.
+    pub changes: Vec<Change>,
+}
+
+impl Commit {
+    /// Builds the event of a transaction from its changes, before they are applied.
+    pub(crate) fn of(lsn: Lsn, tables: &Tables, changes: &Changes) -> Commit {
+        let mut list: Vec<Change> = changes
+            .ops
+            .iter()
+            .map(|op| {
+                let (table, kind, values, key) = match op {
+                    Op::Insert { table, values } => (table, ChangeKind::Insert, Some(values), None),
+                    Op::Update { table, values } => (table, ChangeKind::Update, Some(values), None),
+                    Op::Delete { table, key } => (table, ChangeKind::Delete, None, Some(key)),
+                };
+                let t = tables.get(changes.tables[*table]);
+                Change {
+                    table: Arc::from(t.schema().name()),
+                    kind,
+                    key: key
+                        .unwrap_or_else(|| t.key_of(values.expect("a row")))
+                        .clone(),
+                    row: values.map(|v| t.to_row(v)),
+                }
+            })
+            .collect();
+        list.sort_by(|a, b| a.table.cmp(&b.table));
+        Commit { lsn, changes: list }
+    }
+
+    /// The changes to `table`.
+    #[must_use]
+    pub fn changes_to(&self, table: &str) -> &[Change] {
+        let start = self.changes.partition_point(|c| &*c.table < table);
+        let end = self.changes.partition_point(|c| &*c.table <= table);
+        &self.changes[start..end]
+    }
+}
+
+/// A subscriber: called after commit with the transaction's LSN and its changes to the
+/// table subscribed to.
+pub type Subscriber = Arc<dyn Fn(Lsn, &[Change]) + Send + Sync>;
+
+/// A hook called for every transaction replayed (to rebuild state derived from the tables,
+/// never for side effects).
+pub type ReplayHook = Arc<dyn Fn(&Commit) + Send + Sync>;
+
+/// A pending side effect: runs when the application drains the queue.
+pub type Effect = Box<dyn FnOnce() + Send>;
+
+/// Subscribers, committed events not yet delivered, and pending side effects.
+#[derive(Default)]
+pub(crate) struct Hub {
+    subscribers: RwLock<Vec<(String, Subscriber)>>,
+    events: Mutex<VecDeque<Arc<Commit>>>,
+    delivering: Mutex<()>,
+    effects: Mutex<Vec<Effect>>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("subscribers", &self.subscribers.read().len())
+            .field("events", &self.events.lock().len())
+            .field("effects", &self.effects.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    pub fn subscribe(&self, table: String, subscriber: Subscriber) {
+        self.subscribers.write().push((table, subscriber));
+    }
+
+    pub fn has_subscribers(&self) -> bool {
+        !self.subscribers.read().is_empty()
+    }
+
+    /// Queues a committed transaction's event. Called under the tables' write lock, so
+    /// events are queued in LSN order.
+    pub fn push(&self, commit: Commit) {
+        self.events.lock().push_back(Arc::new(commit));
+    }
+
+    /// Delivers queued events up to `lsn_max`, in order. One thread delivers at a time; a
+    /// thread that finds another delivering leaves its event to it (the deliverer checks
+    /// the queue again after letting go), so a subscriber may itself commit.
+    pub fn deliver(&self, lsn_max: Lsn) {
+        loop {
+            let Some(guard) = self.delivering.try_lock() else {
+                return;
+            };
+            loop {
+                let commit = {
+                    let mut events = self.events.lock();
+                    match events.front() {
+                        Some(front) if front.lsn <= lsn_max => events.pop_front(),
+                        _ => None,
+                    }
+                };
+                let Some(commit) = commit else { break };
+                let subscribers = self.subscribers.read().clone();
+                for (table, subscriber) in &subscribers {
+                    let changes = commit.changes_to(table);
+                    if !changes.is_empty() {
+                        subscriber(commit.lsn, changes);
+                    }
+                }
+            }
+            drop(guard);
+            let more = self
+                .events
+                .lock()
+                .front()
+                .is_some_and(|front| front.lsn <= lsn_max);
+            if !more {
+                return;
+            }
+        }
+    }
+
+    pub fn enqueue_effect(&self, effect: Effect) {
+        self.effects.lock().push(effect);
+    }
+
+    pub fn drain_effects(&self) -> Vec<Effect> {
+        std::mem::take(&mut *self.effects.lock())
+    }
+
+    /// Forgets pending effects and undelivered events: replay starts from the log alone.
+    pub fn clear(&self) {
+        self.effects.lock().clear();
+        self.events.lock().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    fn commit(lsn: u64, table: &str) -> Commit {
+        Commit {
+            lsn: Lsn(lsn),
+            changes: vec![Change {
+                table: Arc::from(table),
+                kind: ChangeKind::Delete,
+                key: Value::U64(lsn),
+                row: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn delivers_in_order_up_to_the_limit_and_per_table() {
+        let hub = Hub::default();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        hub.subscribe("a".into(), Arc::new(move |lsn, _| s.lock().push(lsn.0)));
+        hub.push(commit(1, "a"));
+        hub.push(commit(2, "b"));
+        hub.push(commit(3, "a"));
+        hub.deliver(Lsn(2));
+        assert_eq!(*seen.lock(), [1]);
+        hub.deliver(Lsn(3));
+        assert_eq!(*seen.lock(), [1, 3]);
+    }
+
+    #[test]
+    fn clear_drops_effects_and_events() {
+        let hub = Hub::default();
+        let ran = Arc::new(AtomicU64::new(0));
+        let r = Arc::clone(&ran);
+        hub.enqueue_effect(Box::new(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+        }));
+        hub.push(commit(1, "a"));
+        hub.clear();
+        assert!(hub.drain_effects().is_empty());
+        assert!(hub.events.lock().is_empty());
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    }
+}

@@ -1,0 +1,307 @@
+//! Schema versions and migrations over logs written by older code: the errors that refuse to
+//! open, chains, atomicity, audit trail, and replay across a migration.
+
+use std::path::Path;
+
+use interstice::runtime::{
+    ColumnType, Error, Migrations, Row, Runtime, RuntimeConfig, Schema, Value,
+};
+use interstice::{Lsn, Options};
+
+fn v1() -> Schema {
+    Schema::new("items", 1)
+        .column("id", ColumnType::U64)
+        .column("name", ColumnType::Str)
+}
+
+fn v2() -> Schema {
+    v1_to(2).nullable_column("note", ColumnType::Str)
+}
+
+fn v3() -> Schema {
+    Schema::new("items", 3)
+        .column("id", ColumnType::U64)
+        .column("title", ColumnType::Str)
+        .nullable_column("note", ColumnType::Str)
+}
+
+fn v1_to(version: u32) -> Schema {
+    Schema::new("items", version)
+        .column("id", ColumnType::U64)
+        .column("name", ColumnType::Str)
+}
+
+fn migrations() -> Migrations {
+    Migrations::new()
+        .rows("items", 1, 2, "add note", |row| {
+            Ok(row.with("note", Value::Null))
+        })
+        .rows("items", 2, 3, "rename name to title", |mut row| {
+            row.rename("name", "title");
+            Ok(row)
+        })
+}
+
+fn open(dir: &Path, schema: Schema) -> Result<Runtime, Error> {
+    Runtime::open(
+        RuntimeConfig::new(dir)
+            .log(Options {
+                segment_size: 64 * 1024,
+                ..Options::default()
+            })
+            .schema(schema)
+            .migrations(migrations()),
+    )
+}
+
+/// A log written by the version 1 code: `n` items.
+fn write_v1(dir: &Path, n: u64) {
+    let runtime = open(dir, v1()).unwrap();
+    runtime
+        .transact(|tx| {
+            for id in 0..n {
+                tx.insert(
+                    "items",
+                    Row::new().with("id", id).with("name", format!("item {id}")),
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    runtime.close().unwrap();
+}
+
+#[test]
+fn a_log_from_an_older_schema_is_migrated_through_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v1(dir.path(), 20);
+    let runtime = open(dir.path(), v3()).unwrap();
+    let row = runtime.get("items", 7u64).unwrap().unwrap();
+    assert_eq!(row.get("title"), Some(&Value::from("item 7")));
+    assert_eq!(row.get("note"), Some(&Value::Null));
+    assert_eq!(runtime.schema("items").unwrap().version(), 3);
+    let trail = runtime.audit_trail();
+    let names: Vec<&str> = trail.iter().map(|a| a.migration.as_str()).collect();
+    assert_eq!(names, ["add note", "rename name to title"]);
+    assert!(trail.iter().all(|a| a.rows == 20 && a.unix_time_s > 0));
+    assert_eq!(
+        (trail[0].from, trail[0].to, trail[1].from, trail[1].to),
+        (1, 2, 2, 3)
+    );
+    assert_eq!(runtime.open_report().migrations, trail);
+    // Audit records are in the log, right after the schema and rows of the migration.
+    assert_eq!(trail[1].lsn, runtime.log().last_lsn());
+    assert_eq!(trail[0].lsn, Lsn(trail[1].lsn.0 - 1));
+}
+
+#[test]
+fn the_migrated_log_replays_to_the_same_state_and_does_not_migrate_again() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v1(dir.path(), 5);
+    let runtime = open(dir.path(), v2()).unwrap();
+    runtime
+        .transact(|tx| {
+            tx.insert(
+                "items",
+                Row::new()
+                    .with("id", 99u64)
+                    .with("name", "new")
+                    .with("note", "n"),
+            )
+        })
+        .unwrap();
+    let before = runtime.scan("items").unwrap();
+    let trail = runtime.audit_trail();
+    drop(runtime);
+    let runtime = open(dir.path(), v2()).unwrap();
+    assert_eq!(runtime.scan("items").unwrap(), before);
+    assert!(runtime.open_report().migrations.is_empty());
+    assert_eq!(runtime.audit_trail(), trail);
+    // Then on to version 3, and the trail grows.
+    drop(runtime);
+    let runtime = open(dir.path(), v3()).unwrap();
+    assert_eq!(runtime.audit_trail().len(), 2);
+    assert_eq!(runtime.len("items").unwrap(), 6);
+}
+
+#[test]
+fn the_audit_trail_survives_snapshots_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v1(dir.path(), 5);
+    let runtime = open(dir.path(), v2()).unwrap();
+    let trail = runtime.audit_trail();
+    for round in 0..3u64 {
+        runtime
+            .transact(|tx| {
+                for id in 0..300 {
+                    let row = Row::new()
+                        .with("id", 1000 + round * 1000 + id)
+                        .with("name", "x".repeat(40));
+                    tx.insert("items", row)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        runtime.log().rotate_now().unwrap();
+        runtime.snapshot_and_compact().unwrap();
+    }
+    assert!(
+        runtime.log().first_lsn() > Some(trail[0].lsn),
+        "the audit record was compacted"
+    );
+    drop(runtime);
+    let runtime = open(dir.path(), v2()).unwrap();
+    assert_eq!(runtime.audit_trail(), trail);
+}
+
+#[test]
+fn code_older_than_the_log_is_refused_naming_table_versions_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v1(dir.path(), 3);
+    drop(open(dir.path(), v2()).unwrap());
+    let error = open(dir.path(), v1()).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            Error::SchemaTooOld { table, code_version: 1, log_version: 2, column }
+                if table == "items" && column == "note"
+        ),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("items") && message.contains("note") && message.contains('2'));
+}
+
+#[test]
+fn a_changed_schema_without_a_new_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v1(dir.path(), 3);
+    let changed = v1().column("price", ColumnType::U64);
+    let error = open(dir.path(), changed).unwrap_err();
+    assert!(
+        matches!(&error, Error::SchemaChanged { table, version: 1, column }
+            if table == "items" && column == "price"),
+        "{error}"
+    );
+    let retyped = Schema::new("items", 1)
+        .column("id", ColumnType::U64)
+        .column("name", ColumnType::Bytes);
+    assert!(matches!(
+        open(dir.path(), retyped),
+        Err(Error::SchemaChanged { column, .. }) if column == "name"
+    ));
+}
+
+#[test]
+fn a_new_version_without_a_migration_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v1(dir.path(), 3);
+    let last = open(dir.path(), v1()).unwrap().log().last_lsn();
+    let v4 = Schema::new("items", 4)
+        .column("id", ColumnType::U64)
+        .column("label", ColumnType::Str);
+    let error = open(dir.path(), v4).unwrap_err();
+    assert!(
+        matches!(&error, Error::MissingMigration { table, from: 3, to: 4, column }
+            if table == "items" && column == "name"),
+        "{error}"
+    );
+    let runtime = open(dir.path(), v1()).unwrap();
+    assert_eq!(runtime.log().last_lsn(), last);
+    assert!(runtime.audit_trail().is_empty());
+}
+
+#[test]
+fn a_failing_migration_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v1(dir.path(), 3);
+    let last = open(dir.path(), v1()).unwrap().log().last_lsn();
+    let failing = Migrations::new().rows("items", 1, 2, "fails on item 2", |row| {
+        if row.get("id") == Some(&Value::U64(2)) {
+            return Err("item 2 cannot be converted".into());
+        }
+        Ok(row.with("note", "x"))
+    });
+    let error = Runtime::open(
+        RuntimeConfig::new(dir.path())
+            .schema(v2())
+            .migrations(failing),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&error, Error::MigrationFailed { migration, from: 1, to: 2, .. }
+            if migration == "fails on item 2"),
+        "{error}"
+    );
+    // Rows the new schema rejects fail the same way.
+    let wrong =
+        Migrations::new().rows(
+            "items",
+            1,
+            2,
+            "wrong type",
+            |row| Ok(row.with("note", 1u64)),
+        );
+    let error = Runtime::open(
+        RuntimeConfig::new(dir.path())
+            .schema(v2())
+            .migrations(wrong),
+    )
+    .unwrap_err();
+    assert!(matches!(error, Error::MigrationFailed { .. }), "{error}");
+    let runtime = open(dir.path(), v1()).unwrap();
+    assert_eq!(runtime.log().last_lsn(), last);
+    assert_eq!(runtime.len("items").unwrap(), 3);
+}
+
+#[test]
+fn new_tables_and_new_indexes_need_no_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v1(dir.path(), 4);
+    let tags = Schema::new("tags", 1).column("tag", ColumnType::Str);
+    let runtime = Runtime::open(
+        RuntimeConfig::new(dir.path())
+            .schema(v1().index("name"))
+            .schema(tags),
+    )
+    .unwrap();
+    assert_eq!(runtime.open_report().tables_created, ["tags"]);
+    assert!(runtime.audit_trail().is_empty());
+    assert_eq!(runtime.lookup("items", "name", "item 2").unwrap().len(), 1);
+}
+
+#[test]
+fn a_large_table_migrates_in_several_records_of_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        segment_size: 8 * 1024 * 1024,
+        ..Options::default()
+    };
+    let config = |schema| {
+        RuntimeConfig::new(dir.path())
+            .log(options.clone())
+            .schema(schema)
+            .migrations(migrations())
+    };
+    let runtime = Runtime::open(config(v1())).unwrap();
+    runtime
+        .transact(|tx| {
+            for id in 0..3000u64 {
+                tx.insert(
+                    "items",
+                    Row::new().with("id", id).with("name", "n".repeat(500)),
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let before = runtime.log().last_lsn();
+    drop(runtime);
+    let runtime = Runtime::open(config(v2())).unwrap();
+    let written = runtime.log().last_lsn().0 - before.0;
+    // A schema record, at least two row records, one audit record.
+    assert!(written >= 4, "{written} records");
+    drop(runtime);
+    let runtime = Runtime::open(config(v2())).unwrap();
+    assert_eq!(runtime.len("items").unwrap(), 3000);
+}
