@@ -2,6 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::ids::SegmentId;
@@ -21,10 +22,18 @@ pub fn segment_file_name(id: SegmentId) -> String {
     format!("{:020}{SEGMENT_SUFFIX}", id.0)
 }
 
-/// File name of the segment `id` while it is being prepared.
+/// A fresh file name for segment `id` while it is being prepared. Each preparation gets its
+/// own name, so a preparation still running for a log that was closed never touches the file
+/// of a later one.
 #[must_use]
 pub fn preparing_file_name(id: SegmentId) -> String {
-    format!("{:020}{PREPARING_SUFFIX}", id.0)
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nonce = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{:020}-{}-{nonce}{PREPARING_SUFFIX}",
+        id.0,
+        std::process::id()
+    )
 }
 
 /// The id in a segment file name, if it is one.

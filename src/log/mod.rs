@@ -21,7 +21,7 @@ use crate::recovery::{self, report::RecoveryReport};
 use crate::segment::active::ActiveSegment;
 use crate::segment::{Record, Segment, SegmentInfo};
 use group_commit::{GroupCommit, Turn};
-use writer::Writer;
+use writer::{Populate, Writer};
 
 /// A durable, memory-mapped, segmented log. `Send + Sync`: share it with `Arc` between
 /// appending and reading threads.
@@ -81,7 +81,7 @@ impl Log {
             active
         } else {
             let id = segments.last().map_or(SegmentId::FIRST, |s| s.id().next());
-            let prepared = writer::prepare(dir, id, options.segment_size)?;
+            let prepared = writer::prepare(dir, id, options.segment_size, Populate::Lazily)?;
             let active =
                 writer::activate(dir, log_id, options.segment_size, prepared, id, next_lsn)?;
             segments.push(Arc::clone(active.segment()));

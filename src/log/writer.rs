@@ -24,19 +24,33 @@ pub struct Prepared {
     map: Mapping,
 }
 
+/// Whether a prepared segment's pages are faulted in ahead of need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Populate {
+    /// Fault every page in writable (background preparation: appends then take no faults).
+    Pages,
+    /// Leave them (a segment needed at once: faulting 64 MiB first would only delay it).
+    Lazily,
+}
+
 /// Creates the next segment file under a temporary name (never part of the log until it is
-/// renamed), preallocated with fallocate and with its pages faulted in writable.
+/// renamed), preallocated with fallocate and, with `Populate::Pages`, with its pages faulted
+/// in writable.
 ///
 /// # Errors
 /// `Error::Io` naming the file (a full disk fails here, never later as a SIGBUS).
-pub fn prepare(dir: &Path, id: SegmentId, segment_size: u64) -> Result<Prepared> {
+pub fn prepare(
+    dir: &Path,
+    id: SegmentId,
+    segment_size: u64,
+    populate: Populate,
+) -> Result<Prepared> {
     let path = dir.join(dir::preparing_file_name(id));
-    if path.exists() {
-        std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
-    }
     let created = file::create_preallocated(&path, segment_size)?;
     let mut map = Mapping::map(&created, true).map_err(|e| Error::io("map", &path, e))?;
-    map.populate_write();
+    if populate == Populate::Pages {
+        map.populate_write();
+    }
     Ok(Prepared { path, map })
 }
 
@@ -179,7 +193,7 @@ impl Writer {
         let size = self.segment_size;
         let spawned = std::thread::Builder::new()
             .name("interstice-prepare".into())
-            .spawn(move || prepare(&dir, id, size));
+            .spawn(move || prepare(&dir, id, size, Populate::Pages));
         // When no thread can be spawned, rotation prepares synchronously.
         self.preparing = spawned.ok();
     }
@@ -203,7 +217,7 @@ impl Writer {
     pub fn take_prepared(&mut self, id: SegmentId) -> Result<Prepared> {
         match self.finish_preparing() {
             Some(Ok(prepared)) => Ok(prepared),
-            Some(Err(_)) | None => prepare(&self.dir, id, self.segment_size),
+            Some(Err(_)) | None => prepare(&self.dir, id, self.segment_size, Populate::Lazily),
         }
     }
 
@@ -323,9 +337,15 @@ impl Writer {
 }
 
 impl Drop for Writer {
+    /// Waits for a background seal (the log's files must be settled when it is gone), but not
+    /// for a background preparation: that thread finishes alone, and its temporary file is
+    /// removed by the next writable open.
     fn drop(&mut self) {
         let _ = self.finish_sealing();
-        if let Some(Ok(prepared)) = self.finish_preparing() {
+        if let Some(handle) = self.preparing.take()
+            && handle.is_finished()
+            && let Ok(Ok(prepared)) = handle.join()
+        {
             let _ = std::fs::remove_file(&prepared.path);
         }
     }
