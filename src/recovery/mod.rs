@@ -218,26 +218,36 @@ fn check_header(
     len: u64,
     path: &Path,
 ) -> Result<()> {
-    let problem = if header.segment_id != id.0 {
-        Some(format!(
-            "header names segment {} but the file name says {id}",
-            header.segment_id
-        ))
-    } else if header.segment_size != len {
-        Some(format!(
-            "file is {len} bytes but its header says {}",
-            header.segment_size
-        ))
-    } else if context.log_id.is_some_and(|log_id| log_id != header.log_id) {
-        Some("segment belongs to another log (log id differs)".into())
-    } else {
-        None
-    };
-    if let Some(problem) = problem {
+    if let Some(problem) = header_problem(header, id, len, context.log_id) {
         return Err(context.corrupt(path, 0, Damage::SegmentHeader(problem)));
     }
     context.log_id = Some(header.log_id);
     Ok(())
+}
+
+/// What is wrong with a valid header in its place: another segment's id than the file name,
+/// another length than the file's, or another log's id than the first segment's.
+pub(crate) fn header_problem(
+    header: &HeaderInfo,
+    id: SegmentId,
+    file_len: u64,
+    log_id: Option<u64>,
+) -> Option<String> {
+    if header.segment_id != id.0 {
+        Some(format!(
+            "header names segment {} but the file name says {id}",
+            header.segment_id
+        ))
+    } else if header.segment_size != file_len {
+        Some(format!(
+            "file is {file_len} bytes but its header says {}",
+            header.segment_size
+        ))
+    } else if log_id.is_some_and(|log_id| log_id != header.log_id) {
+        Some("segment belongs to another log (log id differs)".into())
+    } else {
+        None
+    }
 }
 
 fn recovery(id: SegmentId, path: &Path, walk: Option<&Scan>, outcome: Outcome) -> SegmentRecovery {

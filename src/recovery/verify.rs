@@ -276,22 +276,7 @@ pub fn check_segment(
             return Ok(check);
         }
     };
-    let problem = if header.segment_id != id.0 {
-        Some(format!(
-            "header names segment {} but the file name says {id}",
-            header.segment_id
-        ))
-    } else if header.segment_size != file_len {
-        Some(format!(
-            "file is {file_len} bytes but its header says {}",
-            header.segment_size
-        ))
-    } else if context.log_id.is_some_and(|log_id| log_id != header.log_id) {
-        Some("segment belongs to another log (log id differs)".into())
-    } else {
-        None
-    };
-    if let Some(problem) = problem {
+    if let Some(problem) = super::header_problem(&header, id, file_len, context.log_id) {
         check.status = corrupt(0, Damage::SegmentHeader(problem));
         return Ok(check);
     }
