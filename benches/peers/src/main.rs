@@ -10,7 +10,8 @@
 //! count; 0.1 for a smoke run), `--write PATH` (regenerate a markdown report, keeping what is
 //! below its hand-written marker), `--dir PATH` (where the temporary logs go; default the
 //! system temporary directory unless it is a tmpfs, then the current directory), `--engines
-//! a,b` (a subset), `--no-w7` (skip the 4 GiB open/replay-heap measurement).
+//! a,b` and `--workloads w1,w2,w3,w4,w6` (subsets, for profiling one engine on one workload;
+//! W5 runs with W1 and W2), `--no-w7` (skip the 4 GiB open/replay-heap measurement).
 
 mod alloc;
 mod engines;
@@ -36,6 +37,8 @@ pub struct Args {
     pub dir: Option<PathBuf>,
     pub engines: Option<Vec<String>>,
     pub w7: bool,
+    /// Workload groups to run (`w1`, `w2` (each with its W5 reopen), `w3`, `w4`, `w6`).
+    pub workloads: Option<Vec<String>>,
     /// The arguments as given, for the report.
     pub raw: Vec<String>,
 }
@@ -49,6 +52,7 @@ fn parse_args() -> Args {
         dir: None,
         engines: None,
         w7: true,
+        workloads: None,
         raw: raw.clone(),
     };
     let mut it = raw.into_iter();
@@ -66,6 +70,9 @@ fn parse_args() -> Args {
                 args.engines = Some(value().split(',').map(str::to_owned).collect());
             }
             "--no-w7" => args.w7 = false,
+            "--workloads" => {
+                args.workloads = Some(value().split(',').map(str::to_owned).collect());
+            }
             other => usage(&format!("unknown argument {other}")),
         }
     }
@@ -78,7 +85,8 @@ fn parse_args() -> Args {
 fn usage(message: &str) -> ! {
     eprintln!(
         "{message}\nusage: interstice-peers [--runs N] [--scale F] [--write PATH] [--dir PATH] \
-         [--engines floor,interstice,okaywal,raft-engine,spacetimedb-commitlog] [--no-w7]"
+         [--engines floor,interstice,okaywal,raft-engine,spacetimedb-commitlog] \
+         [--workloads w1,w2,w3,w4,w6] [--no-w7]"
     );
     std::process::exit(2)
 }
@@ -156,6 +164,11 @@ fn main() {
         base.display()
     );
 
+    let wants = |w: &str| {
+        args.workloads
+            .as_ref()
+            .is_none_or(|ws| ws.iter().any(|x| x == w))
+    };
     for run in 0..args.runs {
         // Engines take turns, starting one further along each run.
         let order: Vec<&dyn Engine> = (0..engines.len())
@@ -179,6 +192,9 @@ fn main() {
                 Metric::W5LargeGbs,
             ),
         ] {
+            if !wants(if appended == Metric::W1 { "w1" } else { "w2" }) {
+                continue;
+            }
             for engine in &order {
                 let dir = fresh(&base);
                 let elapsed = engine.append_then_sync(dir.path(), pool, n);
@@ -207,14 +223,14 @@ fn main() {
                 );
             }
         }
-        for engine in &order {
+        for engine in order.iter().filter(|_| wants("w3")) {
             let dir = fresh(&base);
             let d = engine.durable_each(dir.path(), &small, sizes.w3_records);
             results.push(Metric::W3P50, engine.name(), d.quantile_us(0.5));
             results.push(Metric::W3P99, engine.name(), d.quantile_us(0.99));
             eprintln!("run {} {:>22} W3: {:?}", run + 1, engine.name(), d.wall);
         }
-        for engine in &order {
+        for engine in order.iter().filter(|_| wants("w4")) {
             let dir = fresh(&base);
             let elapsed = engine.batches(dir.path(), &small, sizes.w4_records, sizes.w4_batch);
             results.push(
@@ -224,7 +240,7 @@ fn main() {
             );
             eprintln!("run {} {:>22} W4: {elapsed:?}", run + 1, engine.name());
         }
-        for engine in &order {
+        for engine in order.iter().filter(|_| wants("w6")) {
             let many = {
                 let dir = fresh(&base);
                 engine.concurrent(dir.path(), &small, sizes.w6_threads, sizes.w6_per_thread)
@@ -296,12 +312,12 @@ fn w7(base: &Path, bytes: u64) -> W7 {
     }
     log.rotate_now().expect("w7: rotate");
     log.close().expect("w7: close");
-    let segments;
+    
     let start = Instant::now();
     let log = Log::open(dir.path(), options).expect("w7: reopen");
     log.append(pool.get(n)).expect("w7: first append");
     let open_to_append = start.elapsed();
-    segments = log.segments().len();
+    let segments = log.segments().len();
     alloc::start();
     let start = Instant::now();
     let (count, sum) = replay_all(&log);

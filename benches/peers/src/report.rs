@@ -64,9 +64,9 @@ const ALL: [Metric; 16] = [
 ];
 
 fn count(n: usize) -> String {
-    if n >= 1_000_000 && n % 1_000_000 == 0 {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
-    } else if n >= 1_000 && n % 1_000 == 0 {
+    } else if n >= 1_000 && n.is_multiple_of(1_000) {
         format!("{}k", n / 1_000)
     } else {
         n.to_string()
@@ -407,10 +407,10 @@ pub fn render(c: &Context<'_>) -> String {
              show that every engine works and roughly where each stands, not settled numbers.\n\n",
         );
     }
-    if !quiet(&c.load_start) || !quiet(&c.load_end) {
+    if !quiet(&c.load_start) {
         out.push_str(
-            "> **The machine was busy** during this run (1-minute load average above 0.8 at its \
-             start or end; see below): other work shared the cores and the disk.\n\n",
+            "> **The machine was busy** when this run started (1-minute load average above 0.8; \
+             see below): other work shared the cores and the disk.\n\n",
         );
     }
     let _ = writeln!(out, "## How it was measured\n");
@@ -429,7 +429,8 @@ pub fn render(c: &Context<'_>) -> String {
     );
     let _ = writeln!(
         out,
-        "- load average (1, 5, 15 min) at the start: {}; at the end: {}",
+        "- load average (1, 5, 15 min) at the start: {}; at the end of the runs (before W7): {} \
+         (this one includes the benchmark itself: Linux counts its threads waiting on the disk)",
         c.load_start, c.load_end
     );
     out.push_str(&machine(c.base));
