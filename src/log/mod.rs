@@ -104,7 +104,7 @@ impl Log {
             .mapping()
             .flush(unsynced)
             .map_err(|e| Error::io("msync", &active_path, e))?;
-        writer.prepare_next();
+        writer.schedule_prepare();
         let last = next_lsn - 1;
         Ok(Log {
             dir: dir.to_owned(),
@@ -295,7 +295,7 @@ impl Log {
         self.segments
             .write()
             .push(Arc::clone(writer.active.segment()));
-        writer.prepare_next();
+        writer.schedule_prepare();
         self.apply_retention(writer)
     }
 

@@ -76,7 +76,7 @@ impl Log {
         }
         writer.active = active;
         writer.next_lsn = x + 1;
-        writer.prepare_next();
+        writer.schedule_prepare();
         self.last_lsn.store(x, Ordering::Release);
         self.durable_lsn.fetch_min(x, Ordering::AcqRel);
         Ok(())

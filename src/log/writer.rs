@@ -157,6 +157,8 @@ pub struct Writer {
     segment_size: u64,
     payload_max: u64,
     preparing: Option<JoinHandle<Result<Prepared>>>,
+    /// Offset of the active segment past which the next segment is prepared.
+    prepare_at: usize,
     sealing: Option<PendingSeal>,
 }
 
@@ -179,7 +181,26 @@ impl Writer {
             segment_size,
             payload_max,
             preparing: None,
+            prepare_at: usize::MAX,
             sealing: None,
+        }
+    }
+
+    /// Schedules the preparation of the next segment for when the active one is half full:
+    /// early enough to be ready when it is needed, late enough that a log reopened or
+    /// rotated often does not preallocate files it never uses.
+    pub fn schedule_prepare(&mut self) {
+        let segment = self.active.segment();
+        let start = crate::format::SEGMENT_HEADER_SIZE;
+        self.prepare_at = start + (segment.capacity() - start) / 2;
+        self.prepare_if_due();
+    }
+
+    #[inline]
+    fn prepare_if_due(&mut self) {
+        if self.active.end() >= self.prepare_at {
+            self.prepare_at = usize::MAX;
+            self.prepare_next();
         }
     }
 
@@ -309,6 +330,7 @@ impl Writer {
         self.active.write(lsn, 0, payload);
         self.active.publish();
         self.next_lsn += 1;
+        self.prepare_if_due();
         lsn
     }
 
@@ -326,6 +348,7 @@ impl Writer {
             self.next_lsn += 1;
         }
         self.active.publish();
+        self.prepare_if_due();
         self.next_lsn - 1
     }
 

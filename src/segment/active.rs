@@ -76,6 +76,12 @@ impl ActiveSegment {
         self.room_end.saturating_sub(self.end)
     }
 
+    /// Offset where the next record goes.
+    #[must_use]
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
     /// Room for records in an empty segment of this size.
     #[must_use]
     pub fn room_when_empty(&self) -> usize {
