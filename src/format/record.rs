@@ -158,6 +158,20 @@ pub fn parse_seeded<'a>(
     crc: &checksum::Seeded,
     payload_max: u64,
 ) -> Step<'a> {
+    parse_with(data, offset, crc, payload_max, true)
+}
+
+/// `parse_seeded`, optionally without checking the payload's checksum (the header's still is):
+/// for a walk that only needs the records' places, over bytes known to be complete.
+#[inline]
+#[must_use]
+pub fn parse_with<'a>(
+    data: &'a [u8],
+    offset: usize,
+    crc: &checksum::Seeded,
+    payload_max: u64,
+    check_payload: bool,
+) -> Step<'a> {
     let Some(bytes) = data.get(offset..offset + RECORD_HEADER_SIZE) else {
         return if data
             .get(offset..)
@@ -192,7 +206,7 @@ pub fn parse_seeded<'a>(
         return Step::Bad(Damage::LengthOutOfBounds(len));
     }
     let payload = &data[start..start + header.len.get() as usize];
-    if crc.crc(payload) != header.payload_crc.get() {
+    if check_payload && crc.crc(payload) != header.payload_crc.get() {
         return Step::Bad(Damage::PayloadChecksum);
     }
     Step::Record(Parsed {

@@ -326,7 +326,12 @@ fn load_active(
 ) -> Result<Loaded> {
     let id = SegmentId(header.segment_id);
     let capacity = data_capacity(header.segment_size);
-    let mut walk = scan::scan(map.whole(), capacity, config);
+    // After a clean close every record is complete: walking the headers finds the end, and
+    // payloads are checked when read, as in sealed segments. Otherwise check everything.
+    let mut walk = scan::scan_headers(map.whole(), capacity, config);
+    if !(walk.ended_clean && walk.stop == Stop::End && walk.skipped.is_empty()) {
+        walk = scan::scan(map.whole(), capacity, config);
+    }
     let bad = match &walk.stop {
         // A clean close wrote nothing after its marker: the rest is known to be zero.
         Stop::End if walk.ended_clean => None,

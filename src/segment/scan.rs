@@ -178,14 +178,28 @@ pub fn scan(bytes: &[u8], capacity: usize, config: &ScanConfig) -> Scan {
     state
 }
 
+/// Walks like `scan` but checks only record headers, not payload checksums: for a segment
+/// that a clean close left complete (payloads are checked when read). Use the result only if
+/// it `ended_clean`; otherwise walk again with `scan`.
+#[must_use]
+pub fn scan_headers(bytes: &[u8], capacity: usize, config: &ScanConfig) -> Scan {
+    let mut state = Scan::start(config);
+    walk(bytes, capacity, config, &mut state, false);
+    state
+}
+
 /// Continues a walk from `state.end`.
 pub fn scan_from(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut Scan) {
+    walk(bytes, capacity, config, state, true);
+}
+
+fn walk(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut Scan, payloads: bool) {
     let data = &bytes[..capacity.min(bytes.len())];
     let crc = Seeded::new(config.seed);
     let mut batch_start: Option<Scan> = None;
     let mut offset = state.end;
     loop {
-        let damage = match record::parse_seeded(data, offset, &crc, config.payload_max) {
+        let damage = match record::parse_with(data, offset, &crc, config.payload_max, payloads) {
             Step::End => match batch_start.take() {
                 None => {
                     state.stop = Stop::End;
