@@ -65,9 +65,14 @@ impl ActiveSegment {
         &self.segment
     }
 
-    /// Bytes left for records (room for a commit marker is kept aside).
+    /// Bytes left for records (room for a commit marker is kept aside). None once sealed: a
+    /// rotation that failed after sealing leaves the writer here, and the next append must
+    /// rotate again.
     #[must_use]
     pub fn room(&self) -> usize {
+        if self.segment.is_sealed() {
+            return 0;
+        }
         (self.segment.capacity() - MARKER_FRAMED_LEN).saturating_sub(self.end)
     }
 
@@ -114,7 +119,8 @@ impl ActiveSegment {
 
     /// Writes and publishes a commit marker for the records since the previous one, if any.
     pub fn write_marker(&mut self) {
-        if self.records_since_marker == 0 {
+        // A sealed segment is durable whole; its mapping is frozen.
+        if self.records_since_marker == 0 || self.segment.is_sealed() {
             return;
         }
         let body = record::encode_marker(self.last_marker_end as u64, self.records_since_marker);
@@ -141,11 +147,14 @@ impl ActiveSegment {
     }
 
     /// Seals the segment: flushes its data, then writes the sparse index and the footer and
-    /// flushes them, so a valid footer on disk implies durable data.
+    /// flushes them, so a valid footer on disk implies durable data. Sealing twice does nothing.
     ///
     /// # Errors
     /// The OS error of a flush.
     pub fn seal(&mut self) -> io::Result<()> {
+        if self.segment.is_sealed() {
+            return Ok(());
+        }
         let map = Arc::clone(self.writer.mapping());
         let unsynced = self.take_unsynced();
         map.flush(unsynced)?;
