@@ -171,10 +171,18 @@ fn check_prefix(log: &Log, acked: u64) -> u64 {
     for record in log.reader().iter() {
         let record = record.unwrap();
         assert_eq!(record.lsn, Lsn(n + 1), "a hole or a reordering in the log");
-        assert_eq!(record.payload, payload(record.lsn.0), "wrong bytes at {}", record.lsn);
+        assert_eq!(
+            record.payload,
+            payload(record.lsn.0),
+            "wrong bytes at {}",
+            record.lsn
+        );
         n += 1;
     }
-    assert!(n >= acked, "acknowledged LSN {acked} lost (log ends at {n})");
+    assert!(
+        n >= acked,
+        "acknowledged LSN {acked} lost (log ends at {n})"
+    );
     assert!(n == 0 || ends_batch(n), "log ends inside a batch, at {n}");
     assert_eq!(log.last_lsn(), Lsn(n));
     n

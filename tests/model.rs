@@ -89,7 +89,11 @@ impl Model {
     }
 
     fn from(&self, lsn: Lsn) -> Vec<(Lsn, Vec<u8>)> {
-        self.records.iter().filter(|r| r.0 >= lsn).cloned().collect()
+        self.records
+            .iter()
+            .filter(|r| r.0 >= lsn)
+            .cloned()
+            .collect()
     }
 }
 
@@ -114,7 +118,11 @@ fn options(durability: Durability) -> Options {
 
 fn check_counters(log: &Log, model: &Model) {
     assert_eq!(log.last_lsn(), Lsn(model.next - 1), "last_lsn");
-    assert_eq!(log.first_lsn(), model.records.first().map(|r| r.0), "first_lsn");
+    assert_eq!(
+        log.first_lsn(),
+        model.records.first().map(|r| r.0),
+        "first_lsn"
+    );
 }
 
 #[allow(clippy::too_many_lines)]
@@ -196,7 +204,11 @@ fn run(durability: Durability, ops: &[Op]) {
             }
             Op::Read(per_mille) => {
                 let lsn = model.lsn_at(*per_mille);
-                let expected = model.records.iter().find(|r| r.0 == lsn).map(|r| r.1.clone());
+                let expected = model
+                    .records
+                    .iter()
+                    .find(|r| r.0 == lsn)
+                    .map(|r| r.1.clone());
                 assert_eq!(current.read(lsn).unwrap(), expected, "read({lsn})");
             }
             Op::ReadOnlyView => {
@@ -210,7 +222,11 @@ fn run(durability: Durability, ops: &[Op]) {
     let last = log.take().unwrap();
     last.close().unwrap();
     let reopened = Log::open(dir.path(), options).unwrap();
-    assert_eq!(collect(&reopened, Lsn::ZERO), model.records, "after the final reopen");
+    assert_eq!(
+        collect(&reopened, Lsn::ZERO),
+        model.records,
+        "after the final reopen"
+    );
     check_counters(&reopened, &model);
     assert_eq!(reopened.append(b"after").unwrap(), Lsn(model.next));
 }
