@@ -69,7 +69,7 @@ mod fuzz_common {
         };
         let count = usize::from(control & 3).max(1);
         let raw = control & 4 != 0;
-        let mut take = |rest: &mut &[u8]| -> Vec<u8> {
+        let take = |rest: &mut &[u8]| -> Vec<u8> {
             let len = match rest {
                 [a, b, ..] => usize::from(u16::from_le_bytes([*a, *b])),
                 _ => 0,
@@ -150,7 +150,7 @@ mod fuzz_common {
         let payload_max = log.options().payload_max();
         let mut records: Vec<(Lsn, Vec<u8>)> = Vec::new();
         let mut complete = true;
-        for record in log.reader().iter() {
+        for record in &log.reader() {
             let Ok(record) = record else {
                 complete = false;
                 break;

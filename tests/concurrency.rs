@@ -23,7 +23,7 @@ fn mix(mut x: u64) -> u64 {
 
 fn payload(lsn: u64) -> Vec<u8> {
     let h = mix(lsn);
-    let len = if h % 50 == 0 { 2000 } else { h % 300 };
+    let len = if h.is_multiple_of(50) { 2000 } else { h % 300 };
     (0..len).map(|i| (h as u8) ^ (i as u8)).collect()
 }
 
@@ -98,7 +98,7 @@ fn check_snapshot(reader: &LogReader, from: Lsn, published: Lsn) -> u64 {
 
 fn reader_loop(log: &Log, done: &AtomicBool, retained_from: &AtomicU64, seed: u64) -> u64 {
     let mut round = seed;
-    let mut seen = 0;
+    let mut records_seen = 0;
     while !done.load(Ordering::Acquire) {
         round = mix(round);
         let published = log.last_lsn();
@@ -107,7 +107,7 @@ fn reader_loop(log: &Log, done: &AtomicBool, retained_from: &AtomicU64, seed: u6
             0 => Lsn::ZERO,
             _ => Lsn(retained_from.load(Ordering::Acquire) + round % 300),
         };
-        seen += check_snapshot(&reader, from.min(published), published);
+        records_seen += check_snapshot(&reader, from.min(published), published);
         // Point lookups through the sparse index, on the same snapshot.
         let lsn = Lsn(published.0.saturating_sub(round % 500).max(1));
         if let Some(record) = reader.get(lsn).unwrap() {
@@ -125,7 +125,7 @@ fn reader_loop(log: &Log, done: &AtomicBool, retained_from: &AtomicU64, seed: u6
         });
         replayed.unwrap();
     }
-    seen
+    records_seen
 }
 
 #[test]

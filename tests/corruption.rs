@@ -249,7 +249,7 @@ fn check_open(
     };
     let mut read = Vec::new();
     let mut failed = false;
-    for record in log.reader().iter() {
+    for record in &log.reader() {
         match record {
             Ok(record) => read.push((record.lsn, record.payload.to_vec())),
             Err(error) => {
@@ -336,17 +336,17 @@ fn writable_stride(stride: u64) -> u64 {
     }
 }
 
-/// For every byte of `ranges` in segment `id`: mutate it and open read-only in every mode
+/// For every byte at `offsets` in segment `id`: mutate it and open read-only in every mode
 /// (in place, restored after); then, for a share of them (`writable_stride`), open a copy
 /// for writing in every mode and check that what writable recovery kept survives an append
 /// and a reopen.
-fn sweep(id: u64, ranges: &[Range<u64>], mutation: Mutation, stride: u64) {
+fn sweep(id: u64, offsets: impl Iterator<Item = u64>, mutation: Mutation, stride: u64) {
     let image = build();
     let work = scratch();
     copy_dir(image.dir.path(), work.path());
     let target = segment_path(work.path(), id);
     let segment = SegmentId(id);
-    for offset in ranges.iter().flat_map(Clone::clone) {
+    for offset in offsets {
         let what = format!("{mutation:?} at byte {offset} of segment {id}");
         let before = byte_at(&target, offset);
         if !mutate(&target, offset, mutation) {
@@ -404,11 +404,8 @@ fn check_reopen(dir: &Path, mode: RecoveryMode, mut kept: Vec<(Lsn, Vec<u8>)>, w
 }
 
 /// The used area of the sealed segment 2, then its index and footer.
-fn sealed_ranges(image_used: u64) -> Vec<Range<u64>> {
-    vec![
-        0..image_used,
-        index_start(SEGMENT_SIZE) as u64..SEGMENT_SIZE,
-    ]
+fn sealed_offsets(used: u64) -> impl Iterator<Item = u64> {
+    (0..used).chain(index_start(SEGMENT_SIZE) as u64..SEGMENT_SIZE)
 }
 
 fn used() -> [u64; 2] {
@@ -417,24 +414,24 @@ fn used() -> [u64; 2] {
 
 #[test]
 fn every_flipped_bit_in_a_sealed_segment_is_caught() {
-    sweep(2, &sealed_ranges(used()[0]), Mutation::Flip, 13);
+    sweep(2, sealed_offsets(used()[0]), Mutation::Flip, 13);
 }
 
 #[test]
 fn every_zeroed_byte_in_a_sealed_segment_is_caught() {
-    sweep(2, &sealed_ranges(used()[0]), Mutation::Zero, 13);
+    sweep(2, sealed_offsets(used()[0]), Mutation::Zero, 13);
 }
 
 #[test]
 fn every_flipped_bit_in_the_active_segment_is_caught_or_torn() {
     let used = used()[1];
-    sweep(3, &[0..used], Mutation::Flip, 5);
+    sweep(3, 0..used, Mutation::Flip, 5);
 }
 
 #[test]
 fn every_zeroed_byte_in_the_active_segment_is_caught_or_torn() {
     let used = used()[1];
-    sweep(3, &[0..used], Mutation::Zero, 5);
+    sweep(3, 0..used, Mutation::Zero, 5);
 }
 
 // ---- one test per structural case ----
@@ -615,7 +612,7 @@ fn full_disk_child() {
     }
     let mut lsn = 0u64;
     let failure = loop {
-        let appended = if lsn % 3 == 0 {
+        let appended = if lsn.is_multiple_of(3) {
             let payloads = [payload(lsn + 1), payload(lsn + 2)];
             log.append_batch(&payloads)
         } else {

@@ -29,7 +29,11 @@ fn mix(mut x: u64) -> u64 {
 /// The payload the child writes at `lsn`: mostly small, now and then a few KiB.
 fn payload(lsn: u64) -> Vec<u8> {
     let h = mix(lsn);
-    let len = if h % 40 == 0 { 1000 + h % 500 } else { h % 300 };
+    let len = if h.is_multiple_of(40) {
+        1000 + h % 500
+    } else {
+        h % 300
+    };
     (0..len)
         .map(|i| ((h >> ((i % 8) * 8)) as u8) ^ (i as u8))
         .collect()
@@ -168,7 +172,7 @@ fn run_and_kill(dir: &Path, durability: Durability, acks_wanted: u64, delay: Dur
 /// Checks the records of `log` are exactly `1..=n` as planned, ending on a batch boundary.
 fn check_prefix(log: &Log, acked: u64) -> u64 {
     let mut n = 0;
-    for record in log.reader().iter() {
+    for record in &log.reader() {
         let record = record.unwrap();
         assert_eq!(record.lsn, Lsn(n + 1), "a hole or a reordering in the log");
         assert_eq!(

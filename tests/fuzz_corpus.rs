@@ -108,10 +108,10 @@ fn write_fuzz_seeds() {
                 log.rotate_now().unwrap();
             }
         }
-        if name != "unsynced-tail" {
-            log.sync().unwrap();
-        } else {
+        if name == "unsynced-tail" {
             log.append(b"not yet synced").unwrap();
+        } else {
+            log.sync().unwrap();
         }
         drop(log);
         let files = segment_files_of(dir.path());
