@@ -384,6 +384,9 @@ fn load_active(
         None,
         walk.index.clone(),
     );
+    if !context.writable && context.skip() {
+        segment.set_skipped(walk.skipped.iter().map(|s| s.range.clone()).collect());
+    }
     Ok((Arc::new(segment), Some(walk), recovery))
 }
 
@@ -410,6 +413,7 @@ fn load_unsealable(
         ranges.push(*offset..end);
     }
     let mut recovery = recovery(id, path, Some(&walk), Outcome::Skipped(skipped));
+    let read_only_skipped = ranges.clone();
     let info = if context.writable {
         let bytes = map.exclusive();
         let mut files = Vec::new();
@@ -473,6 +477,9 @@ fn load_unsealable(
         sealed_entries.or(Some(0)),
         Vec::new(),
     );
+    if !context.writable {
+        segment.set_skipped(read_only_skipped);
+    }
     Ok((Arc::new(segment), None, recovery))
 }
 
