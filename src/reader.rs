@@ -12,14 +12,20 @@ pub struct View {
     segment: Arc<Segment>,
     end: usize,
     lsn_end: u64,
+    /// The segment's last LSN when the view was taken (read after `end`, so it covers every
+    /// record below `end`). A walk that resynchronizes past damage can meet records the
+    /// open-time scan rejected; none may lie beyond what the log says it holds.
+    last_lsn: u64,
     skip_damage: bool,
 }
 
 impl View {
     pub(crate) fn of(segment: &Arc<Segment>) -> View {
+        let end = segment.data_end();
         View {
-            end: segment.data_end(),
+            end,
             lsn_end: segment.lsn_end(),
+            last_lsn: segment.last_lsn(),
             segment: Arc::clone(segment),
             skip_damage: false,
         }
@@ -35,8 +41,9 @@ impl View {
     #[must_use]
     pub fn cursor(&self, from_lsn: u64) -> Cursor<'_> {
         let offset = self.segment.offset_for(from_lsn);
+        let lsn_end = self.lsn_end.min(self.last_lsn.saturating_add(1));
         self.segment
-            .cursor(offset, self.end, self.lsn_end, from_lsn, self.skip_damage)
+            .cursor(offset, self.end, lsn_end, from_lsn, self.skip_damage)
     }
 }
 

@@ -377,3 +377,31 @@ fn payload_damage_after_a_clean_close_is_found_when_read() {
         "{first:?}"
     );
 }
+
+/// A clean close of a segment that holds no record yet (just rotated, or just created by a
+/// suffix truncation) wrote a marker naming LSN 0 instead of the LSN before the segment's
+/// base, and the next open took it for a torn tail.
+#[test]
+fn clean_close_of_an_empty_segment_reopens_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), small()).unwrap();
+    log.append(b"a").unwrap();
+    log.append(b"b").unwrap();
+    log.rotate_now().unwrap();
+    log.close().unwrap();
+    let log = Log::open(dir.path(), small()).unwrap();
+    assert!(
+        log.recovery_report().is_clean(),
+        "{:?}",
+        log.recovery_report()
+    );
+    log.truncate_after(Lsn(1)).unwrap();
+    log.close().unwrap();
+    let log = Log::open(dir.path(), small()).unwrap();
+    assert!(
+        log.recovery_report().is_clean(),
+        "{:?}",
+        log.recovery_report()
+    );
+    assert_eq!(log.append(b"c").unwrap(), Lsn(2));
+}

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use super::Log;
 use super::writer::Writer;
 use crate::disk::file;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ids::Lsn;
 use crate::segment::Segment;
 
@@ -30,23 +30,15 @@ impl Log {
     /// them. Readers taken before keep seeing the old records.
     ///
     /// # Errors
-    /// `Error::LsnOutOfRange` when `lsn + 1` precedes the first segment (retention removed
-    /// it); `Error::ReadOnly`; `Error::Poisoned`; `Error::Io` from sealing, removing a file
-    /// or creating the segment that continues the log (the log is then poisoned: reopen it).
+    /// `Error::ReadOnly`; `Error::Poisoned`; `Error::Io` from sealing, removing a file or
+    /// creating the segment that continues the log (the log is then poisoned: reopen it).
+    /// An `lsn` before every record held empties the log; the next append gets `lsn + 1`.
     pub fn truncate_after(&self, lsn: Lsn) -> Result<()> {
         let mut guard = self.lock_writer()?;
         let writer = guard.as_mut().expect("checked by lock_writer");
         let x = lsn.0;
         if x + 1 >= writer.next_lsn {
             return Ok(());
-        }
-        let first_base = self.segments.read()[0].base_lsn();
-        if x + 1 < first_base {
-            return Err(Error::LsnOutOfRange {
-                lsn,
-                first: Lsn(first_base),
-                last: Lsn(writer.next_lsn - 1),
-            });
         }
         self.seal_active(writer)?;
         // From here a failure leaves the writer without an active segment: poison the log so
@@ -57,7 +49,8 @@ impl Log {
     fn cut_suffix(&self, writer: &mut Writer, x: u64) -> Result<()> {
         let segments = self.segments.read().clone();
         // The segment that keeps the records up to `x`: the last one starting at or before
-        // `x + 1`.
+        // `x + 1`; when `x` precedes the log, the first one, superseded whole (it stays, so
+        // that segment ids remain contiguous, until retention removes it).
         let keep = segments
             .iter()
             .rposition(|s| s.base_lsn() <= x + 1)

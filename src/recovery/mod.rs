@@ -184,6 +184,12 @@ fn load(
         Ok(Some(info)) if info.segment_id == id.0 => {
             load_sealed(context, path, header, map, &config, info)?
         }
+        // The last segment may be in the middle of being sealed (by a writer in another
+        // process, or when a crash cut the seal short): its records are walked as if it were
+        // active, and the footer area is outside the data area the walk reads.
+        Ok(None) | Err(_) if last && !context.skip() => {
+            load_active(context, path, header, map, &config)?
+        }
         Ok(None) if last => load_active(context, path, header, map, &config)?,
         Ok(_) | Err(_) if context.skip() => load_unsealable(context, path, header, map, &config)?,
         Ok(None) => {
@@ -409,6 +415,9 @@ fn load_active(
         None,
         walk.index.clone(),
     );
+    if !context.writable && context.skip() {
+        segment.set_skipped(walk.skipped.iter().map(|s| s.range.clone()).collect());
+    }
     Ok((Arc::new(segment), Some(walk), recovery))
 }
 
@@ -435,6 +444,7 @@ fn load_unsealable(
         ranges.push(*offset..end);
     }
     let mut recovery = recovery(id, path, Some(&walk), Outcome::Skipped(skipped));
+    let read_only_skipped = ranges.clone();
     let info = if context.writable {
         let bytes = map.exclusive();
         let mut files = Vec::new();
@@ -498,6 +508,9 @@ fn load_unsealable(
         sealed_entries.or(Some(0)),
         Vec::new(),
     );
+    if !context.writable {
+        segment.set_skipped(read_only_skipped);
+    }
     Ok((Arc::new(segment), None, recovery))
 }
 

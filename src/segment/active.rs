@@ -139,13 +139,14 @@ impl ActiveSegment {
             return;
         }
         let body = record::encode_marker(self.last_marker_end as u64, self.records_since_marker);
-        let header = record::encode_header_seeded(
-            &self.crc,
-            self.counts.last_lsn,
-            KIND_MARKER,
-            flags,
-            &body,
-        );
+        // A marker carries the last LSN it covers: in a segment without records yet, the
+        // one before the segment's base.
+        let lsn = if self.counts.records == 0 {
+            self.segment.base_lsn() - 1
+        } else {
+            self.counts.last_lsn
+        };
+        let header = record::encode_header_seeded(&self.crc, lsn, KIND_MARKER, flags, &body);
         self.writer.write(self.end, header.as_bytes());
         self.writer.write(self.end + RECORD_HEADER_SIZE, &body);
         self.end += MARKER_FRAMED_LEN;

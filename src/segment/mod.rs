@@ -42,6 +42,9 @@ pub struct Segment {
     sealed_index_entries: AtomicU32,
     /// The sparse index while the segment is active; sealed segments read their mapped one.
     active_index: RwLock<Vec<IndexEntry>>,
+    /// Damaged ranges a read-only skipping open passed over (a writable one pads them):
+    /// skipping readers jump over them, so they yield exactly what the open-time scan kept.
+    skipped: std::sync::OnceLock<Vec<std::ops::Range<usize>>>,
 }
 
 /// What the public listing says about one segment.
@@ -108,6 +111,7 @@ impl Segment {
             sealed: AtomicBool::new(sealed_index_entries.is_some()),
             sealed_index_entries: AtomicU32::new(sealed_index_entries.unwrap_or(0)),
             active_index: RwLock::new(active_index),
+            skipped: std::sync::OnceLock::new(),
         }
     }
 
@@ -241,6 +245,11 @@ impl Segment {
         self.data_end.store(counts.data_end, Ordering::Release);
     }
 
+    /// Records the damaged ranges a read-only skipping open passed over (sorted, disjoint).
+    pub fn set_skipped(&self, ranges: Vec<std::ops::Range<usize>>) {
+        let _ = self.skipped.set(ranges);
+    }
+
     /// Marks the segment sealed with `entries` index entries (the writer, after the footer is
     /// durable and frozen).
     pub fn mark_sealed(&self, entries: u32) {
@@ -370,7 +379,14 @@ impl<'a> Iterator for Cursor<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let crc = &self.segment.crc;
         let payload_max = self.segment.payload_max;
+        let skipped = self.segment.skipped.get().map_or(&[][..], Vec::as_slice);
         while !self.done {
+            if self.skip_damage
+                && let Some(range) = skipped.iter().find(|r| r.contains(&self.offset))
+            {
+                self.offset = range.end;
+                continue;
+            }
             let damage = match record::parse_seeded(self.data, self.offset, crc, payload_max) {
                 Step::End if self.offset >= self.data.len() => return None,
                 Step::End => Damage::ZeroedRecord,
