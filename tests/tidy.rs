@@ -100,7 +100,10 @@ fn unsafe_lives_only_in_the_mapping_module() {
             let justified = lines[..i]
                 .iter()
                 .rev()
-                .take_while(|l| l.trim_start().starts_with("//"))
+                .take_while(|l| {
+                    let l = l.trim_start();
+                    l.starts_with("//") || l.starts_with("#[")
+                })
                 .any(|l| l.contains("SAFETY:"));
             assert!(
                 justified,
