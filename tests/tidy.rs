@@ -87,7 +87,9 @@ fn unsafe_lives_only_in_the_mapping_module() {
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
             let code = line.split("//").next().unwrap_or("");
-            if !(code.contains(&format!("{word} {{")) || code.contains(&format!("{word} fn"))) {
+            // Blocks and impls need a reason; `unsafe fn` signatures of such an impl do not
+            // (the blocks in their bodies do).
+            if !(code.contains(&format!("{word} {{")) || code.contains(&format!("{word} impl"))) {
                 continue;
             }
             assert!(
