@@ -250,11 +250,7 @@ where
             )))
             .into());
         }
-        let lsn = self
-            .shared
-            .log
-            .append_batch(payloads)
-            .map_err(|e| write_error(&e))?;
+        let lsn = append_payloads(&self.shared.log, payloads).map_err(|e| write_error(&e))?;
         if state
             .last_purged
             .as_ref()
@@ -331,6 +327,30 @@ fn flush_loop(log: &Log, queue: &Receiver<Pending>) {
             };
             (pending.done)(outcome);
         }
+    }
+}
+
+/// Appends the records of one raft append: as one batch when it fits in a segment, else one
+/// record at a time. Raft needs no atomicity here: a crash keeps a prefix of the entries,
+/// and the flush callback has not fired. Every record is checked first, so that a refused
+/// one leaves nothing written.
+fn append_payloads(log: &Log, payloads: &[Vec<u8>]) -> Result<Lsn> {
+    let max = log.options().payload_max();
+    if let Some(payload) = payloads.iter().find(|p| p.len() as u64 > max) {
+        return Err(Error::RecordTooLarge {
+            len: payload.len() as u64,
+            max,
+        });
+    }
+    match log.append_batch(payloads) {
+        Err(Error::BatchTooLarge { .. }) => {
+            let mut lsn = Lsn::ZERO;
+            for payload in payloads {
+                lsn = log.append(payload)?;
+            }
+            Ok(lsn)
+        }
+        result => result,
     }
 }
 
