@@ -39,10 +39,10 @@ struct Router {
 }
 
 impl Router {
-    fn node<E: Error>(&self, id: u64) -> RpcResult<Raft, E> {
+    fn node(&self, id: u64) -> Result<Raft, Unreachable> {
         self.nodes.lock().get(&id).cloned().ok_or_else(|| {
             let down = io::Error::new(io::ErrorKind::NotConnected, format!("node {id} is down"));
-            RPCError::Unreachable(Unreachable::new(&down))
+            Unreachable::new(&down)
         })
     }
 }

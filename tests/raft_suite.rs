@@ -28,6 +28,8 @@ impl StoreBuilder<KvConfig, LogStore<KvConfig>, KvStateMachine, TempDir> for Bui
 }
 
 #[test]
-fn openraft_storage_suite_passes() -> Result<(), StorageError<u64>> {
-    Suite::test_all(Builder)
+fn openraft_storage_suite_passes() {
+    if let Err(error) = Suite::test_all(Builder) {
+        panic!("openraft's storage suite failed: {error}");
+    }
 }

@@ -90,7 +90,7 @@ struct Pending {
 }
 
 /// Raft log storage over an Interstice [`Log`]: implements openraft's `RaftLogStorage`
-/// (storage API v2). See the [module docs](self) for the index-to-LSN mapping and the
+/// (storage API v2). `docs/REPLICATION.md` describes the index-to-LSN mapping and the
 /// group-committed flush.
 pub struct LogStore<C: RaftTypeConfig> {
     shared: Arc<Shared<C>>,
