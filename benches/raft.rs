@@ -46,10 +46,7 @@ fn blocking(iters: u64) -> Duration {
     let start = Instant::now();
     runtime.block_on(async {
         for index in 0..iters {
-            store
-                .blocking_append([entry(index)])
-                .await
-                .expect("append");
+            store.blocking_append([entry(index)]).await.expect("append");
         }
     });
     start.elapsed()
