@@ -23,6 +23,8 @@ pub mod format;
 mod ids;
 mod log;
 mod options;
+#[cfg(feature = "openraft")]
+pub mod raft;
 mod reader;
 pub mod recovery;
 pub mod runtime;

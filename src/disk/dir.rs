@@ -86,7 +86,7 @@ pub fn list(dir: &Path) -> Result<Listing> {
     Ok(listing)
 }
 
-/// Takes the log's write lock, failing at once if another writer holds it.
+/// Takes the log's write lock, failing within 200 ms if another writer holds it.
 ///
 /// # Errors
 /// `Error::Locked` when it is held; `Error::Io` when the lock file cannot be opened.
@@ -99,15 +99,29 @@ pub fn lock(dir: &Path) -> Result<File> {
         .truncate(false)
         .open(&path)
         .map_err(|e| Error::io("open lock file", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
-            path: dir.to_owned(),
-            lock: path,
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+    // A process that spawns a child shares the lock's open file with it until the child
+    // execs (and closes it): a lock released meanwhile still looks held for that instant. So
+    // a held lock is tried again for a short while before the log is reported locked.
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: dir.to_owned(),
+                    lock: path,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
+        }
     }
 }
+
+/// How long a held lock is retried before the log is reported locked.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(200);
 
 #[cfg(test)]
 mod tests {

@@ -76,8 +76,12 @@ pub fn recover(dir: &Path, options: &Options, writable: bool) -> Result<Opened> 
     let mut opened = Opened::default();
     if writable {
         for path in listing.preparing {
-            fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
-            opened.report.removed.push(path);
+            match fs::remove_file(&path) {
+                Ok(()) => opened.report.removed.push(path),
+                // Gone already: nothing to clean.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", &path, e)),
+            }
         }
     }
     let mut context = Context {
