@@ -254,8 +254,17 @@ fn crash_state(c: &Capture, s: &Capture, chooser: &mut dyn Chooser) -> (Files, S
     let (c_ids, s_ids) = (ids(&c.files), ids(&s.files));
     let mut text = String::new();
     let mut kept: Vec<u64> = Vec::new();
+    // Removed since `c`: held by `c`, or created and removed since (seen in between).
+    let mut removed: Vec<u64> = c_ids
+        .iter()
+        .copied()
+        .chain(s.gone.keys().filter_map(|n| segment_id(n)))
+        .filter(|id| !s_ids.contains(id))
+        .collect();
+    removed.sort_unstable();
+    removed.dedup();
     let mut dropping = true;
-    for &id in c_ids.iter().filter(|id| !s_ids.contains(id)) {
+    for id in removed {
         assert!(
             s_ids.first().is_none_or(|&first| id < first),
             "segment {id} removed after a durable point but not the oldest"
@@ -301,7 +310,7 @@ fn crash_state(c: &Capture, s: &Capture, chooser: &mut dyn Chooser) -> (Files, S
                 let _ = write!(text, " seg {id}:{pages};");
                 out
             }
-            (None, None) => unreachable!("listed segments come from a capture"),
+            (None, None) => s.gone[&name].clone(),
         };
         files.insert(name, bytes);
     }
