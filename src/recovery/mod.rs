@@ -338,13 +338,18 @@ fn load_active(
     let capacity = data_capacity(header.segment_size);
     // After a clean close every record is complete: walking the headers finds the end, and
     // payloads are checked when read, as in sealed segments. Otherwise check everything.
+    // Zeroes after a clean-close marker end the log only when all the rest is zero: a writer
+    // that reopened the log may have written on, and a later page of that unsynced run can
+    // reach the disk while the page right after the marker does not.
     let mut walk = scan::scan_headers(map.whole(), capacity, config);
-    if !(walk.ended_clean && walk.stop == Stop::End && walk.skipped.is_empty()) {
+    let clean = walk.ended_clean
+        && walk.stop == Stop::End
+        && walk.skipped.is_empty()
+        && scan::nonzero_end(&map.whole()[..capacity], walk.end) == walk.end;
+    if !clean {
         walk = scan::scan(map.whole(), capacity, config);
     }
     let bad = match &walk.stop {
-        // A clean close wrote nothing after its marker: the rest is known to be zero.
-        Stop::End if walk.ended_clean => None,
         Stop::End => {
             let tail = scan::nonzero_end(&map.whole()[..capacity], walk.end);
             (tail > walk.end).then_some((walk.end, Damage::Garbage))
