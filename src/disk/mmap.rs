@@ -15,8 +15,26 @@
 //! file while it is mapped. The log's lock file keeps other Interstice writers out, no
 //! Interstice code ever shortens a segment file, and a read-only mapping of a segment another
 //! process is appending to only validates records the writer has finished (the writer never
-//! rewrites a finished record). A file truncated underneath a mapping by a foreign program is
-//! outside this contract (`docs/RECOVERY_MODE.md` says what then happens).
+//! rewrites a finished record).
+//!
+//! # A file truncated underneath a mapping
+//!
+//! Touching a mapped page past the end of a file that a foreign program truncated raises
+//! `SIGBUS`, which would kill the process. Every mapping is registered in a fixed table that a
+//! `SIGBUS` handler (installed once, chaining to the handler it replaces for faults outside our
+//! mappings) consults: a fault inside a registered mapping replaces the rest of that mapping,
+//! from the faulting page on, with anonymous zero pages and marks the mapping *shrunk*, and the
+//! faulting access resumes reading zeroes. Zeroes are never a valid record, so a walk stops at
+//! them; the segment cursor then reports the truncation as an error naming the file, and a
+//! flush of a shrunk (or shorter than mapped) file fails, so no write is ever acknowledged as
+//! durable once the file lost it. `docs/RECOVERY_MODE.md` says what remains.
+//!
+//! # Under Miri
+//!
+//! Miri cannot map files, so under `cfg(miri)` the mapping is a memory-backed stand-in: the
+//! file's bytes are read into a page-aligned allocation and `flush` writes a range back with
+//! `pwrite` + `fdatasync`. Every other line of this module (the raw-pointer slices, the copies,
+//! the watermark protocol) is the same code, which is what Miri checks.
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -25,16 +43,19 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use memmap2::{Advice, MmapOptions, MmapRaw};
-
 /// A mapped segment file.
 #[derive(Debug)]
 pub struct Mapping {
-    raw: MmapRaw,
+    raw: Raw,
     len: usize,
     writable: bool,
     frozen: AtomicUsize,
     writer_taken: AtomicBool,
+    /// The mapping's entry in the `SIGBUS` guard table, when one was free.
+    guard: Option<guard::Entry>,
+    /// A handle on the file of a writable mapping: `flush` checks that the file still covers
+    /// the mapping before it reports bytes durable.
+    file: Option<File>,
 }
 
 impl Mapping {
@@ -49,17 +70,20 @@ impl Mapping {
         if len == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty file"));
         }
-        let raw = if writable {
-            MmapOptions::new().len(len).map_raw(file)?
-        } else {
-            MmapOptions::new().len(len).map_raw_read_only(file)?
-        };
+        let raw = Raw::map(file, len, writable)?;
+        let guard = guard::Entry::register(raw.as_ptr() as usize, len, writable);
         Ok(Mapping {
             raw,
             len,
             writable,
             frozen: AtomicUsize::new(if writable { 0 } else { len }),
             writer_taken: AtomicBool::new(false),
+            guard,
+            file: if writable {
+                Some(file.try_clone()?)
+            } else {
+                None
+            },
         })
     }
 
@@ -75,6 +99,13 @@ impl Mapping {
         self.len == 0
     }
 
+    /// Whether a page of the mapping was found past the end of its file (the file was
+    /// truncated underneath it): from that page on, the mapping reads zeroes.
+    #[must_use]
+    pub fn shrunk(&self) -> bool {
+        self.guard.as_ref().is_some_and(guard::Entry::shrunk)
+    }
+
     /// The bytes below the frozen watermark.
     #[must_use]
     pub fn frozen(&self) -> &[u8] {
@@ -83,6 +114,7 @@ impl Mapping {
         // store checks it). Bytes below the watermark are never written again by this process
         // (the writer asserts offset >= watermark; `exclusive` needs `&mut self`, which cannot
         // coexist with this borrow), so a shared slice over them is never aliased by a write.
+        // Should the file shrink underneath, the guard keeps the range mapped (zero pages).
         unsafe { std::slice::from_raw_parts(self.raw.as_ptr(), frozen) }
     }
 
@@ -133,19 +165,35 @@ impl Mapping {
     /// `msync(MS_SYNC)` of `range`: durable once it returns.
     ///
     /// # Errors
-    /// The OS error of `msync`.
+    /// The OS error of `msync`; `UnexpectedEof` when the file no longer covers the mapping
+    /// (truncated underneath it): the bytes past its end never reach the disk.
     pub fn flush(&self, range: Range<usize>) -> io::Result<()> {
         if range.is_empty() || !self.writable {
             return Ok(());
         }
         self.raw
-            .flush_range(range.start, range.end.min(self.len) - range.start)
+            .flush_range(range.start, range.end.min(self.len) - range.start)?;
+        let file_len = match &self.file {
+            Some(file) => file.metadata()?.len(),
+            None => self.len as u64,
+        };
+        if self.shrunk() || file_len < self.len as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the file was truncated to {file_len} bytes underneath its {}-byte \
+                     mapping; bytes past its end are lost",
+                    self.len
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Faults every page in writable ahead of need (`MADV_POPULATE_WRITE`, Linux 5.14+), so the
     /// appends that follow take no page faults. Falls back to touching each page.
     pub fn populate_write(&mut self) {
-        if self.raw.advise(Advice::PopulateWrite).is_ok() {
+        if self.raw.populate_write() {
             return;
         }
         let bytes = self.exclusive();
@@ -154,6 +202,307 @@ impl Mapping {
             let first = page[0];
             page[0] = std::hint::black_box(first);
         }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // Leave the guard table before `raw` unmaps the range.
+        if let Some(entry) = self.guard.take() {
+            entry.release();
+        }
+    }
+}
+
+/// The file mapping itself.
+#[cfg(not(miri))]
+#[derive(Debug)]
+struct Raw(memmap2::MmapRaw);
+
+#[cfg(not(miri))]
+impl Raw {
+    fn map(file: &File, len: usize, writable: bool) -> io::Result<Raw> {
+        let options = memmap2::MmapOptions::new().len(len).clone();
+        Ok(Raw(if writable {
+            options.map_raw(file)?
+        } else {
+            options.map_raw_read_only(file)?
+        }))
+    }
+
+    fn as_ptr(&self) -> *const u8 {
+        self.0.as_ptr()
+    }
+
+    fn as_mut_ptr(&self) -> *mut u8 {
+        self.0.as_mut_ptr()
+    }
+
+    fn flush_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        self.0.flush_range(offset, len)
+    }
+
+    fn populate_write(&self) -> bool {
+        self.0.advise(memmap2::Advice::PopulateWrite).is_ok()
+    }
+}
+
+/// The memory-backed stand-in of a file mapping that Miri runs (it cannot map files).
+#[cfg(miri)]
+#[derive(Debug)]
+struct Raw {
+    ptr: std::ptr::NonNull<u8>,
+    layout: std::alloc::Layout,
+    file: File,
+}
+
+// SAFETY: `Raw` owns its allocation as `MmapRaw` owns its mapping: a plain block of bytes that
+// any thread may reach through the raw pointer; `Mapping` enforces who writes where.
+#[cfg(miri)]
+unsafe impl Send for Raw {}
+// SAFETY: as for `Send`.
+#[cfg(miri)]
+unsafe impl Sync for Raw {}
+
+#[cfg(miri)]
+impl Raw {
+    fn map(file: &File, len: usize, _writable: bool) -> io::Result<Raw> {
+        use std::os::unix::fs::FileExt;
+        let layout = std::alloc::Layout::from_size_align(len, 4096)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large"))?;
+        // SAFETY: `layout` has a non-zero size (`map` refuses empty files).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let ptr = std::ptr::NonNull::new(ptr).ok_or(io::ErrorKind::OutOfMemory)?;
+        let raw = Raw {
+            ptr,
+            layout,
+            file: file.try_clone()?,
+        };
+        // SAFETY: the allocation is `len` bytes, initialized (zeroed) and not yet shared.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(ptr.as_ptr(), len) };
+        file.read_exact_at(bytes, 0)?;
+        Ok(raw)
+    }
+
+    fn as_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+
+    fn as_mut_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    fn flush_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        // SAFETY: `Mapping::flush` bounds the range to the allocation; the engine flushes only
+        // bytes it has finished writing (as `msync` would read them).
+        let bytes = unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(offset), len) };
+        self.file.write_all_at(bytes, offset as u64)?;
+        self.file.sync_data()
+    }
+
+    #[allow(clippy::unused_self)]
+    fn populate_write(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(miri)]
+impl Drop for Raw {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `map` with this layout, freed once.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) };
+    }
+}
+
+/// The `SIGBUS` guard: a fixed table of live mappings and the handler that consults it.
+#[cfg(all(target_os = "linux", not(miri)))]
+mod guard {
+    use std::sync::Once;
+    use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+
+    /// Live mappings the table can hold; a mapping that finds it full goes unguarded.
+    const SLOTS: usize = 4096;
+
+    struct Slot {
+        start: AtomicUsize,
+        len: AtomicUsize,
+        writable: AtomicBool,
+        shrunk: AtomicBool,
+    }
+
+    static TABLE: [Slot; SLOTS] = [const {
+        Slot {
+            start: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
+            writable: AtomicBool::new(false),
+            shrunk: AtomicBool::new(false),
+        }
+    }; SLOTS];
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    static PAGE: AtomicUsize = AtomicUsize::new(4096);
+    static PREVIOUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(std::ptr::null_mut());
+    static INSTALL: Once = Once::new();
+
+    /// A mapping's slot in the table.
+    #[derive(Debug)]
+    pub(super) struct Entry(usize);
+
+    impl Entry {
+        /// Registers `start..start + len`, installing the handler on first use.
+        pub(super) fn register(start: usize, len: usize, writable: bool) -> Option<Entry> {
+            INSTALL.call_once(install);
+            let hint = NEXT.fetch_add(1, Ordering::Relaxed);
+            for step in 0..SLOTS {
+                let index = (hint + step) % SLOTS;
+                let slot = &TABLE[index];
+                if slot
+                    .start
+                    .compare_exchange(0, usize::MAX, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    slot.shrunk.store(false, Ordering::Relaxed);
+                    slot.writable.store(writable, Ordering::Relaxed);
+                    slot.len.store(len, Ordering::Relaxed);
+                    slot.start.store(start, Ordering::Release);
+                    return Some(Entry(index));
+                }
+            }
+            None
+        }
+
+        pub(super) fn shrunk(&self) -> bool {
+            TABLE[self.0].shrunk.load(Ordering::Acquire)
+        }
+
+        pub(super) fn release(self) {
+            let slot = &TABLE[self.0];
+            slot.len.store(0, Ordering::Release);
+            slot.start.store(0, Ordering::Release);
+        }
+    }
+
+    fn install() {
+        // SAFETY: `sysconf` has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if let Ok(page) = usize::try_from(page)
+            && page.is_power_of_two()
+        {
+            PAGE.store(page, Ordering::Relaxed);
+        }
+        // SAFETY: a zeroed `sigaction` is a valid value (empty mask, no flags); the handler has
+        // the `SA_SIGINFO` signature; `previous` receives the action replaced, kept for ever
+        // (leaked) so the handler can chain to it.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_sigbus as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&raw mut action.sa_mask);
+            let previous = Box::into_raw(Box::new(std::mem::zeroed::<libc::sigaction>()));
+            if libc::sigaction(libc::SIGBUS, &raw const action, previous) == 0 {
+                PREVIOUS.store(previous, Ordering::Release);
+            } else {
+                drop(Box::from_raw(previous));
+            }
+        }
+    }
+
+    /// Runs in signal context: only atomics and async-signal-safe system calls (`mmap`,
+    /// `sigaction`) below.
+    extern "C" fn on_sigbus(
+        signal: libc::c_int,
+        info: *mut libc::siginfo_t,
+        context: *mut libc::c_void,
+    ) {
+        // SAFETY: the kernel hands an `SA_SIGINFO` handler a valid `siginfo_t`.
+        let address = unsafe { (*info).si_addr() } as usize;
+        let page = PAGE.load(Ordering::Relaxed);
+        for slot in &TABLE {
+            let start = slot.start.load(Ordering::Acquire);
+            let len = slot.len.load(Ordering::Acquire);
+            if start == 0 || start == usize::MAX || address < start || address - start >= len {
+                continue;
+            }
+            let from = address & !(page - 1);
+            let protection = if slot.writable.load(Ordering::Relaxed) {
+                libc::PROT_READ | libc::PROT_WRITE
+            } else {
+                libc::PROT_READ
+            };
+            // SAFETY: `from..start + len` lies inside a live mapping of ours (registered until
+            // just before it is unmapped): replacing those pages with anonymous zero pages
+            // (MAP_FIXED) changes what they read, never which addresses are valid, so every
+            // slice over the mapping stays valid; the faulting access then reads zeroes.
+            let mapped = unsafe {
+                libc::mmap(
+                    from as *mut libc::c_void,
+                    start + len - from,
+                    protection,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                    -1,
+                    0,
+                )
+            };
+            if mapped != libc::MAP_FAILED {
+                slot.shrunk.store(true, Ordering::Release);
+                return;
+            }
+            break;
+        }
+        chain(signal, info, context);
+    }
+
+    /// Hands a fault that is not ours to the handler we replaced; with none, restores the
+    /// default action so the faulting access, retried on return, ends the process as it would
+    /// have without us.
+    fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+        let previous = PREVIOUS.load(Ordering::Acquire);
+        // SAFETY: `previous` is null or the leaked action stored once by `install`.
+        let Some(previous) = (unsafe { previous.as_ref() }) else {
+            restore_default(signal);
+            return;
+        };
+        let handler = previous.sa_sigaction;
+        if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+            restore_default(signal);
+        } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: with SA_SIGINFO, `sa_sigaction` is a three-argument handler.
+            let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                unsafe { std::mem::transmute(handler) };
+            handler(signal, info, context);
+        } else {
+            // SAFETY: without SA_SIGINFO, `sa_sigaction` holds a one-argument handler.
+            let handler: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
+            handler(signal);
+        }
+    }
+
+    fn restore_default(signal: libc::c_int) {
+        // SAFETY: a zeroed `sigaction` with SIG_DFL (0) is the default action.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(signal, &raw const action, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Without the `SIGBUS` guard (other systems, Miri): nothing is registered.
+#[cfg(not(all(target_os = "linux", not(miri))))]
+mod guard {
+    #[derive(Debug)]
+    pub(super) struct Entry;
+
+    impl Entry {
+        pub(super) fn register(_start: usize, _len: usize, _writable: bool) -> Option<Entry> {
+            None
+        }
+
+        pub(super) fn shrunk(&self) -> bool {
+            false
+        }
+
+        pub(super) fn release(self) {}
     }
 }
 
@@ -311,6 +660,58 @@ mod tests {
         map.flush(0..4096).unwrap();
         let bytes = std::fs::read(file.path()).unwrap();
         assert_eq!(bytes[10], 42);
+    }
+
+    #[test]
+    fn readers_see_only_frozen_bytes_while_the_writer_writes() {
+        // Under Miri this checks the watermark protocol for data races: the writer copies into
+        // the unfrozen area while readers borrow the frozen one.
+        let (_file, map) = mapped(16384);
+        let map = Arc::new(map);
+        let mut writer = map.writer().unwrap();
+        let chunks: u8 = if cfg!(miri) { 16 } else { 200 };
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                let map = Arc::clone(&map);
+                scope.spawn(move || {
+                    let mut seen = 0;
+                    while seen < usize::from(chunks) * 64 {
+                        let frozen = map.frozen();
+                        assert!(frozen.len() >= seen);
+                        for (i, &byte) in frozen.iter().enumerate() {
+                            assert_eq!(byte, (i / 64) as u8 + 1);
+                        }
+                        seen = frozen.len();
+                        std::thread::yield_now();
+                    }
+                });
+            }
+            for chunk in 0..chunks {
+                let offset = usize::from(chunk) * 64;
+                writer.write_pair(offset, &[chunk + 1; 24], &[chunk + 1; 40]);
+                writer.freeze(offset + 64);
+            }
+        });
+        map.flush(0..usize::from(chunks) * 64).unwrap();
+    }
+
+    #[test]
+    fn a_flush_after_the_file_shrank_fails() {
+        let (file, map) = mapped(8192);
+        let map = Arc::new(map);
+        let mut writer = map.writer().unwrap();
+        writer.write(0, b"durable");
+        writer.freeze(7);
+        map.flush(0..7).unwrap();
+        file.as_file().set_len(4096).unwrap();
+        writer.write(16, b"lost");
+        writer.freeze(20);
+        let error = map.flush(0..20).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(
+            error.to_string().contains("truncated to 4096 bytes"),
+            "{error}"
+        );
     }
 
     #[test]

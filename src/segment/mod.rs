@@ -150,6 +150,19 @@ impl Segment {
         self.header.base_lsn
     }
 
+    /// The error of a walk over a mapping whose file was truncated underneath it.
+    pub(crate) fn shrunk_error(&self) -> Error {
+        Error::io(
+            "read",
+            self.path.clone(),
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file was truncated underneath its mapping: the records past its new end \
+                 are gone (reopen the log to recover)",
+            ),
+        )
+    }
+
     /// The mapping.
     #[must_use]
     pub fn mapping(&self) -> &Arc<Mapping> {
@@ -364,6 +377,9 @@ pub struct Cursor<'a> {
 impl Cursor<'_> {
     fn corrupt(&mut self, damage: Damage) -> Error {
         self.done = true;
+        if self.segment.map.shrunk() {
+            return self.segment.shrunk_error();
+        }
         Error::Corrupt {
             path: self.segment.path.clone(),
             offset: self.offset as u64,
@@ -388,7 +404,14 @@ impl<'a> Iterator for Cursor<'a> {
                 continue;
             }
             let damage = match record::parse_seeded(self.data, self.offset, crc, payload_max) {
-                Step::End if self.offset >= self.data.len() => return None,
+                Step::End if self.offset >= self.data.len() => {
+                    self.done = true;
+                    return self
+                        .segment
+                        .map
+                        .shrunk()
+                        .then(|| Err(self.segment.shrunk_error()));
+                }
                 Step::End => Damage::ZeroedRecord,
                 Step::Bad(damage) => damage,
                 Step::Record(parsed) if parsed.kind != KIND_DATA => {
