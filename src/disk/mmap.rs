@@ -466,9 +466,9 @@ mod guard {
         if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
             restore_default(signal);
         } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+            type Handler = extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
             // SAFETY: with SA_SIGINFO, `sa_sigaction` is a three-argument handler.
-            let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                unsafe { std::mem::transmute(handler) };
+            let handler: Handler = unsafe { std::mem::transmute(handler) };
             handler(signal, info, context);
         } else {
             // SAFETY: without SA_SIGINFO, `sa_sigaction` holds a one-argument handler.
