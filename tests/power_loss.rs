@@ -86,11 +86,23 @@ struct Capture {
     first: u64,
     /// Payloads of LSN 1, 2, ...
     model: Vec<Vec<u8>>,
-    /// What made it: `sync`, `close`, `truncate_after` or `crash point`.
+    /// What made it: `open`, `sync`, `close`, `reopen`, `truncate_after` or `crash point`.
     what: &'static str,
     /// The last bytes seen of segments removed since the last durable capture (sealed, so
     /// settled), for states where the removal did not reach the disk.
     gone: Files,
+}
+
+/// Where a capture reads the files: an open log, or the directory of one just closed (with
+/// its durable and first LSNs).
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Open(&'a Log),
+    Closed {
+        dir: &'a Path,
+        durable: u64,
+        first: u64,
+    },
 }
 
 fn capture_files(dir: &Path) -> Files {
@@ -530,23 +542,31 @@ fn remove_dir(dir: &Path) {
     panic!("{} is still being written", dir.display());
 }
 
-/// The workload: appends, batches, syncs, rotations, retention and suffix removal, with a
-/// capture at each durable point and at crash points between them; each crash point (and
-/// the next durable capture, when a sync makes it) is paired with the last durable capture.
-fn run(seed: u64, steps: u32, random_states: u64) -> Tally {
-    let mut rng = Rng::new(seed);
-    let work = tempfile::tempdir().unwrap();
-    let dir = work.path().join("log");
-    let mut checker = Checker::new(seed, random_states);
-    let mut log = Some(Log::open(&dir, options()).unwrap());
-    let mut model: Vec<Vec<u8>> = Vec::new();
-    // The last bytes seen of each segment since the last durable capture.
-    let mut last_seen = Files::new();
-    let mut capture = |log: &Log, model: &[Vec<u8>], what: &'static str| {
-        // Waits for a background seal (without a flush of the active segment), so that the
-        // bytes read are settled.
-        log.truncate_before(Lsn::ZERO).unwrap();
-        let files = capture_files(log.dir());
+/// Takes captures, remembering the last bytes seen of each segment since the last durable
+/// capture.
+#[derive(Default)]
+struct Capturer {
+    last_seen: Files,
+}
+
+impl Capturer {
+    fn take(&mut self, source: Source<'_>, model: &[Vec<u8>], what: &'static str) -> Capture {
+        let (dir, durable, first) = match source {
+            Source::Open(log) => {
+                // Waits for a background seal (without a flush of the active segment), so
+                // that the bytes read are settled.
+                log.truncate_before(Lsn::ZERO).unwrap();
+                let first = log.first_lsn().map_or(model.len() as u64 + 1, |l| l.0);
+                (log.dir(), log.durable_lsn().0, first)
+            }
+            Source::Closed {
+                dir,
+                durable,
+                first,
+            } => (dir, durable, first),
+        };
+        let files = capture_files(dir);
+        let last_seen = &mut self.last_seen;
         last_seen.extend(files.iter().map(|(n, b)| (n.clone(), b.clone())));
         let gone = last_seen
             .iter()
@@ -558,14 +578,30 @@ fn run(seed: u64, steps: u32, random_states: u64) -> Tally {
         }
         Capture {
             files,
-            durable: log.durable_lsn().0,
-            first: log.first_lsn().map_or(model.len() as u64 + 1, |l| l.0),
+            durable,
+            first,
             model: model.to_vec(),
             what,
             gone,
         }
+    }
+}
+
+/// The workload: appends, batches, syncs, rotations, retention and suffix removal, with a
+/// capture at each durable point and at crash points between them; each crash point (and
+/// the next durable capture, when a sync makes it) is paired with the last durable capture.
+fn run(seed: u64, steps: u32, random_states: u64) -> Tally {
+    let mut rng = Rng::new(seed);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("log");
+    let mut checker = Checker::new(seed, random_states);
+    let mut log = Some(Log::open(&dir, options()).unwrap());
+    let mut model: Vec<Vec<u8>> = Vec::new();
+    let mut capturer = Capturer::default();
+    let mut capture = |source: Source<'_>, model: &[Vec<u8>], what: &'static str| {
+        capturer.take(source, model, what)
     };
-    let mut durable = capture(log.as_ref().unwrap(), &model, "open");
+    let mut durable = capture(Source::Open(log.as_ref().unwrap()), &model, "open");
     let mut changed = false;
     for _ in 0..steps {
         let current = log.as_ref().unwrap();
@@ -588,19 +624,19 @@ fn run(seed: u64, steps: u32, random_states: u64) -> Tally {
             }
             58..70 => {
                 current.sync().unwrap();
-                let next = capture(current, &model, "sync");
+                let next = capture(Source::Open(current), &model, "sync");
                 checker.pair(&durable, &next);
                 durable = next;
                 changed = false;
             }
             70..80 if changed => {
-                let point = capture(current, &model, "crash point");
+                let point = capture(Source::Open(current), &model, "crash point");
                 checker.pair(&durable, &point);
             }
             80..84 => current.rotate_now().unwrap(),
             84..89 if last > 0 => {
                 // Remember the sealed bytes of the segments about to be removed.
-                let _ = capture(current, &model, "crash point");
+                let _ = capture(Source::Open(current), &model, "crash point");
                 let first = current.first_lsn().map_or(last, |l| l.0);
                 current
                     .truncate_before(Lsn(rng.range(first, last)))
@@ -612,23 +648,34 @@ fn run(seed: u64, steps: u32, random_states: u64) -> Tally {
                 let x = rng.range(first - 1, last - 1);
                 current.truncate_after(Lsn(x)).unwrap();
                 model.truncate(usize::try_from(x).unwrap());
-                durable = capture(current, &model, "truncate_after");
+                durable = capture(Source::Open(current), &model, "truncate_after");
                 changed = false;
             }
             91..93 => {
                 // A close flushes twice (a sync, then its clean-close marker): the sync is a
                 // durable point of its own.
                 current.sync().unwrap();
-                let next = capture(current, &model, "sync");
+                let next = capture(Source::Open(current), &model, "sync");
                 checker.pair(&durable, &next);
                 durable = next;
+                // The close makes its clean-close marker durable, and the reopen a plain
+                // marker after it, each before going on: two more durable points.
                 let closing = log.take().unwrap();
                 let last = closing.last_lsn().0;
+                let first = closing.first_lsn().map_or(last + 1, |l| l.0);
                 let dir = closing.dir().to_owned();
                 closing.close().unwrap();
+                let closed = Source::Closed {
+                    dir: &dir,
+                    durable: last,
+                    first,
+                };
+                let next = capture(closed, &model, "close");
+                checker.pair(&durable, &next);
+                durable = next;
                 let reopened = Log::open(&dir, options()).unwrap();
                 assert_eq!(reopened.last_lsn().0, last);
-                let next = capture(&reopened, &model, "close");
+                let next = capture(Source::Open(&reopened), &model, "reopen");
                 checker.pair(&durable, &next);
                 durable = next;
                 changed = false;
@@ -688,7 +735,9 @@ fn power_cut_sweep() {
 /// A log closed cleanly, reopened and written on, then cut before its next sync: the page
 /// after the clean-close marker did not reach the disk, a later page did. Opening must treat
 /// the later bytes as a torn tail (quarantined and zeroed), not stop at the clean-close
-/// marker and leave them behind the next writer's records.
+/// marker and leave them behind the next writer's records. (The reopen made a plain marker
+/// after the clean-close one durable before any append: that is what tells the next open to
+/// look past it.)
 #[test]
 fn stray_bytes_after_a_clean_close_marker_are_a_torn_tail() {
     let work = tempfile::tempdir().unwrap();
@@ -698,8 +747,8 @@ fn stray_bytes_after_a_clean_close_marker_are_a_torn_tail() {
         log.append(&[i; 300]).unwrap();
     }
     log.close().unwrap();
-    let closed = capture_files(&dir);
     let log = Log::open(&dir, options()).unwrap();
+    let closed = capture_files(&dir);
     for i in 0..12u8 {
         log.append(&[i; 500]).unwrap();
     }

@@ -70,6 +70,7 @@ impl Log {
         let log_id = opened.log_id.unwrap_or_else(new_log_id);
         let mut segments = opened.segments;
         let next_lsn = next_lsn_after(&segments);
+        let ended_clean = opened.tail.as_ref().is_some_and(|scan| scan.ended_clean);
         let resumed = match (segments.last(), opened.tail) {
             (Some(last), Some(scan)) if !last.is_sealed() => {
                 Some(ActiveSegment::resume(Arc::clone(last), &scan))
@@ -95,7 +96,11 @@ impl Log {
             options.segment_size,
             payload_max,
         );
-        // Whatever recovery kept is made durable now, so the durable LSN starts at the end.
+        if ended_clean {
+            writer.active.write_resume_marker();
+        }
+        // Whatever recovery kept (and that marker) is made durable now, before any append, so
+        // the durable LSN starts at the end.
         let unsynced = writer.active.take_unsynced();
         let active_path = writer.active.segment().path().to_owned();
         writer

@@ -134,6 +134,15 @@ impl ActiveSegment {
         self.write_marker_flagged(record::FLAG_CLEAN_CLOSE);
     }
 
+    /// Writes a commit marker even when no record follows the previous one. A writer that
+    /// resumes a segment whose last item is a clean-close marker writes one (and flushes it)
+    /// before anything else: from then on that marker is no longer last, so the next open
+    /// checks the rest of the segment. A clean-close marker that is still the last item thus
+    /// proves no writer wrote past it, and lets an open skip reading the unused space.
+    pub fn write_resume_marker(&mut self) {
+        self.write_marker_flagged(0);
+    }
+
     fn write_marker_flagged(&mut self, flags: u8) {
         if self.sealed || self.end + MARKER_FRAMED_LEN > self.segment.capacity() {
             return;
