@@ -46,12 +46,10 @@ fn a_short_soak_passes_with_appends_crashes_and_repairs() {
     for name in COUNTERS {
         assert!(summary[name].is_u64(), "{name} missing: {summary}");
     }
+    // Every run finishes at least one whole cycle: these cannot be 0 however slow the machine.
     for name in [
         "appends",
-        "batches",
         "bytes",
-        "records_verified",
-        "rotations",
         "crash_cycles",
         "sigkills",
         "recoveries",
