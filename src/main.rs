@@ -36,8 +36,7 @@ enum Command {
     Inspect(cli::inspect::Args),
     /// Append a million records, reopen, replay and check them, and print the throughput.
     Demo(cli::demo::Args),
-    /// Run writers, readers, retention, crashes and repairs against a log for a while,
-    /// checking every promise of the engine; exit 1 on the first violation.
+    /// Writers, readers, retention, crashes and repairs on a log for a while, all checked.
     Soak(cli::soak::Args),
     /// The crash child of `soak`: appends until killed, printing each durable record.
     #[command(hide = true)]
