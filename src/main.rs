@@ -36,6 +36,11 @@ enum Command {
     Inspect(cli::inspect::Args),
     /// Append a million records, reopen, replay and check them, and print the throughput.
     Demo(cli::demo::Args),
+    /// Writers, readers, retention, crashes and repairs on a log for a while, all checked.
+    Soak(cli::soak::Args),
+    /// The crash child of `soak`: appends until killed, printing each durable record.
+    #[command(hide = true)]
+    SoakChild(cli::soak::ChildArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +55,8 @@ fn main() -> ExitCode {
         Command::Digest(args) => cli::digest::run(args),
         Command::Inspect(args) => cli::inspect::run(args),
         Command::Demo(args) => cli::demo::run(args),
+        Command::Soak(args) => cli::soak::run(args),
+        Command::SoakChild(args) => cli::soak::run_child(args),
     };
     match outcome {
         Ok(code) => code.into(),

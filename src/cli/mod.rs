@@ -8,6 +8,7 @@ pub mod dump;
 pub mod inspect;
 pub mod repair;
 pub mod ship;
+pub mod soak;
 pub mod stats;
 pub mod verify;
 

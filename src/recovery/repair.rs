@@ -290,26 +290,43 @@ fn plan_truncate(report: &mut RepairReport) -> Result<()> {
             id: damaged.id,
             records: damaged.records,
         });
+        // The segment before becomes the last: records it holds that the removed one
+        // superseded (a suffix truncation) must not come back.
+        if let Some(before) = k.checked_sub(1).map(|j| segments[j].clone())
+            && let Some(at) = before.superseded_at
+        {
+            plan_cut(report, &before, at)?;
+        }
         return Ok(());
     }
     report.records_kept += damaged.records;
-    let mut map = map_file(&damaged.path, false)?;
+    let cut = damaged
+        .superseded_at
+        .map_or(damaged.valid_end, |at| at.min(damaged.valid_end));
+    let damaged = damaged.clone();
+    plan_cut(report, &damaged, cut)
+}
+
+/// Plans making `check` the last, unsealed segment ending at offset `cut`: zero its bytes from
+/// `cut` on, and its index and footer.
+fn plan_cut(report: &mut RepairReport, check: &SegmentCheck, cut: u64) -> Result<()> {
+    let mut map = map_file(&check.path, false)?;
     let bytes = map.whole();
     let capacity = data_capacity(bytes.len() as u64);
-    let cut = usize::try_from(damaged.valid_end).unwrap_or(capacity);
+    let cut = usize::try_from(cut).unwrap_or(capacity).min(capacity);
     let data_end = scan::nonzero_end(&bytes[..capacity], cut);
     if data_end > cut {
         report.actions.push(Action::Zero {
-            path: damaged.path.clone(),
-            id: damaged.id,
+            path: check.path.clone(),
+            id: check.id,
             range: cut as u64..data_end as u64,
         });
     }
     let index_at = crate::format::index_start(bytes.len() as u64);
     if bytes[index_at..].iter().any(|&b| b != 0) {
         report.actions.push(Action::Zero {
-            path: damaged.path.clone(),
-            id: damaged.id,
+            path: check.path.clone(),
+            id: check.id,
             range: index_at as u64..bytes.len() as u64,
         });
     }

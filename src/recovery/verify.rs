@@ -6,6 +6,7 @@
 //! discarded by the next writable open); damage anywhere else is corruption.
 
 use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use zerocopy::IntoBytes;
@@ -13,8 +14,10 @@ use zerocopy::IntoBytes;
 use crate::disk::dir::{self, QUARANTINE_PREFIX};
 use crate::disk::mmap::Mapping;
 use crate::error::{Damage, Error, Result};
+use crate::format::checksum::Seeded;
 use crate::format::footer::{self, FooterInfo};
 use crate::format::header::{HeaderError, HeaderInfo};
+use crate::format::record::{self, KIND_DATA, Step};
 use crate::format::{
     FOOTER_SIZE, FORMAT_VERSION, SEGMENT_HEADER_SIZE, data_capacity, payload_capacity,
 };
@@ -73,6 +76,10 @@ pub struct SegmentCheck {
     pub valid_end: u64,
     /// End of the last commit marker of the valid prefix (what the last sync made durable).
     pub last_marker_end: u64,
+    /// Offset of the first record superseded by a suffix truncation (its LSN is at or above
+    /// the next segment's base LSN), if the valid prefix holds one. Superseded records are not
+    /// part of the log: `records`, `first_lsn` and `last_lsn` count only those before it.
+    pub superseded_at: Option<u64>,
     /// What was found.
     pub status: Status,
 }
@@ -177,7 +184,13 @@ pub fn verify_with(dir: &Path, mut progress: impl FnMut(usize, usize)) -> Result
     };
     let mut context = Context::default();
     let count = listing.segments.len();
+    let bases: Vec<Option<u64>> = listing
+        .segments
+        .iter()
+        .map(|(_, path)| base_lsn_of(path))
+        .collect();
     for (i, (id, path)) in listing.segments.iter().enumerate() {
+        context.lsn_end = bases.get(i + 1).copied().flatten();
         let mut check = check_segment(path, *id, i + 1 == count, &context)?;
         if let Some(expected) = context.expected_id
             && *id != expected
@@ -213,6 +226,46 @@ pub struct Context {
     pub expected_id: Option<SegmentId>,
     /// The last LSN of the segments before.
     pub last_good_lsn: u64,
+    /// The base LSN of the next segment, when its header validates: records at or above it
+    /// are superseded (a suffix truncation started the next segment there).
+    pub lsn_end: Option<u64>,
+}
+
+/// The base LSN in a segment file's header, if the header validates.
+fn base_lsn_of(path: &Path) -> Option<u64> {
+    let mut bytes = [0; SEGMENT_HEADER_SIZE];
+    File::open(path).ok()?.read_exact(&mut bytes).ok()?;
+    HeaderInfo::decode(&bytes).ok().map(|h| h.base_lsn)
+}
+
+/// The data records of a valid prefix `SEGMENT_HEADER_SIZE..end` below `lsn_end`: their
+/// count, first and last LSN, and the offset of the first record at or above `lsn_end`.
+fn records_below(
+    data: &[u8],
+    end: usize,
+    config: &ScanConfig,
+    lsn_end: u64,
+) -> (u64, Option<Lsn>, Option<Lsn>, Option<u64>) {
+    let crc = Seeded::new(config.seed);
+    let (mut records, mut first, mut last) = (0, None, None);
+    let mut offset = SEGMENT_HEADER_SIZE;
+    while offset < end {
+        let Step::Record(parsed) =
+            record::parse_with(data, offset, &crc, config.payload_max, false)
+        else {
+            break;
+        };
+        if parsed.kind == KIND_DATA {
+            if parsed.lsn >= lsn_end {
+                return (records, first, last, Some(offset as u64));
+            }
+            records += 1;
+            first.get_or_insert(Lsn(parsed.lsn));
+            last = Some(Lsn(parsed.lsn));
+        }
+        offset += parsed.framed_len;
+    }
+    (records, first, last, None)
 }
 
 /// Verifies one segment file, which holds segment `id`; `last` when it is the log's last
@@ -242,6 +295,7 @@ pub fn check_segment(
         last_lsn: None,
         valid_end: 0,
         last_marker_end: 0,
+        superseded_at: None,
         status: Status::Intact,
     };
     let corrupt = |offset: u64, damage: Damage| Status::Corrupt {
@@ -289,6 +343,17 @@ pub fn check_segment(
     check.last_lsn = (walk.records > 0).then_some(Lsn(walk.last_lsn));
     check.valid_end = walk.end as u64;
     check.last_marker_end = walk.last_marker_end as u64;
+    if let Some(lsn_end) = context.lsn_end
+        && walk.records > 0
+        && walk.last_lsn >= lsn_end
+    {
+        let (records, first, last, at) =
+            records_below(&bytes[..capacity], walk.end, &config, lsn_end);
+        check.records = records;
+        check.first_lsn = first;
+        check.last_lsn = last;
+        check.superseded_at = at;
+    }
     let last_good_lsn = if walk.records > 0 {
         walk.last_lsn
     } else {

@@ -444,7 +444,7 @@ impl Runtime {
         if self.durability == Durability::EveryAppend {
             self.log.sync_to(lsn)?;
         }
-        self.hub.deliver(self.deliverable_lsn());
+        self.hub.deliver(|| self.deliverable_lsn());
         Ok(value)
     }
 

@@ -126,10 +126,12 @@ impl Hub {
         self.events.lock().push_back(Arc::new(commit));
     }
 
-    /// Delivers queued events up to `lsn_max`, in order. One thread delivers at a time; a
+    /// Delivers queued events up to `lsn_max()`, in order. One thread delivers at a time; a
     /// thread that finds another delivering leaves its event to it (the deliverer checks
-    /// the queue again after letting go), so a subscriber may itself commit.
-    pub fn deliver(&self, lsn_max: Lsn) {
+    /// the queue again after letting go), so a subscriber may itself commit. The limit is
+    /// read again at each check: the event left behind may be deliverable only under a limit
+    /// that grew after the deliverer started (a durable LSN another thread advanced).
+    pub fn deliver(&self, lsn_max: impl Fn() -> Lsn) {
         loop {
             let Some(guard) = self.delivering.try_lock() else {
                 return;
@@ -138,7 +140,7 @@ impl Hub {
                 let commit = {
                     let mut events = self.events.lock();
                     match events.front() {
-                        Some(front) if front.lsn <= lsn_max => events.pop_front(),
+                        Some(front) if front.lsn <= lsn_max() => events.pop_front(),
                         _ => None,
                     }
                 };
@@ -156,7 +158,7 @@ impl Hub {
                 .events
                 .lock()
                 .front()
-                .is_some_and(|front| front.lsn <= lsn_max);
+                .is_some_and(|front| front.lsn <= lsn_max());
             if !more {
                 return;
             }
@@ -204,10 +206,45 @@ mod tests {
         hub.push(commit(1, "a"));
         hub.push(commit(2, "b"));
         hub.push(commit(3, "a"));
-        hub.deliver(Lsn(2));
+        hub.deliver(|| Lsn(2));
         assert_eq!(*seen.lock(), [1]);
-        hub.deliver(Lsn(3));
+        hub.deliver(|| Lsn(3));
         assert_eq!(*seen.lock(), [1, 3]);
+    }
+
+    /// A deliverer used to keep the limit it started with: an event that became deliverable
+    /// under a higher limit while it was busy, whose committer found it busy and left the
+    /// event to it, stayed queued (a subscriber never saw the last durable transactions).
+    #[test]
+    fn an_event_left_to_a_busy_deliverer_is_delivered_under_the_new_limit() {
+        let hub = Arc::new(Hub::default());
+        let limit = Arc::new(AtomicU64::new(1));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (inside, entered) = std::sync::mpsc::channel();
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (inside, wait) = (Mutex::new(inside), Mutex::new(wait));
+        let s = Arc::clone(&seen);
+        hub.subscribe(
+            "a".into(),
+            Arc::new(move |lsn, _| {
+                s.lock().push(lsn.0);
+                if lsn.0 == 1 {
+                    inside.lock().send(()).unwrap();
+                    wait.lock().recv().unwrap();
+                }
+            }),
+        );
+        hub.push(commit(1, "a"));
+        let (h, l) = (Arc::clone(&hub), Arc::clone(&limit));
+        let first = std::thread::spawn(move || h.deliver(|| Lsn(l.load(Ordering::SeqCst))));
+        entered.recv().unwrap();
+        // Another committer: its event is durable now, and the deliverer is busy.
+        hub.push(commit(2, "a"));
+        limit.store(2, Ordering::SeqCst);
+        hub.deliver(|| Lsn(limit.load(Ordering::SeqCst)));
+        release.send(()).unwrap();
+        first.join().unwrap();
+        assert_eq!(*seen.lock(), [1, 2]);
     }
 
     #[test]
