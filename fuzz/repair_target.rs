@@ -188,12 +188,17 @@ fn edit(dir: &Path, input: &mut Input<'_>) {
     std::fs::write(path, &bytes).expect("write a segment file");
 }
 
-/// Every file of the log directory but the lock file, by name.
+/// Every file of the log directory but the lock file and segments being prepared, by name.
 fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
         .expect("list the log directory")
         .map(|entry| entry.expect("list the log directory"))
-        .filter(|entry| entry.file_name() != "interstice.lock")
+        // A segment that a closed log's background thread is still preparing is not part
+        // of the log (the next writable open removes it).
+        .filter(|entry| {
+            let name = entry.file_name();
+            name != "interstice.lock" && !name.to_string_lossy().ends_with(".seg.tmp")
+        })
         .map(|entry| {
             let bytes = std::fs::read(entry.path()).expect("read a file");
             (entry.file_name().to_string_lossy().into_owned(), bytes)
