@@ -5,6 +5,10 @@
 // whether to pad them (bit 2 clear: each file is `head`, zeroes, `tail`, 16 KiB long unless
 // head and tail are longer; set: exactly `head` + `tail`). Then, per file: a little-endian
 // u16 length and the head bytes, a u16 length and the tail bytes (truncated input is fine).
+//
+// The bodies of `ops` and `repair` are in `ops_target.rs` and `repair_target.rs` (modules
+// `fuzz_common::ops` and `fuzz_common::repair`); their input formats are described there and
+// in docs/FUZZING.md.
 
 #[allow(dead_code)]
 mod fuzz_common {
@@ -167,7 +171,11 @@ mod fuzz_common {
         }
         for (lsn, bytes) in &records {
             if let Ok(found) = log.read(*lsn) {
-                assert_eq!(found.as_ref(), Some(bytes), "read({lsn}) disagrees with the walk");
+                assert_eq!(
+                    found.as_ref(),
+                    Some(bytes),
+                    "read({lsn}) disagrees with the walk"
+                );
             }
         }
         (records, complete)
@@ -217,5 +225,77 @@ mod fuzz_common {
                 assert_eq!(again, records, "{mode:?}: records changed across a reopen");
             }
         }
+    }
+
+    /// Reads fixed-size fields from fuzz input; past its end every field reads as zero, so
+    /// every input decodes.
+    pub struct Input<'a> {
+        rest: &'a [u8],
+    }
+
+    impl<'a> Input<'a> {
+        pub fn new(data: &'a [u8]) -> Input<'a> {
+            Input { rest: data }
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.rest.is_empty()
+        }
+
+        pub fn u8(&mut self) -> u8 {
+            let Some((&first, rest)) = self.rest.split_first() else {
+                return 0;
+            };
+            self.rest = rest;
+            first
+        }
+
+        pub fn u16(&mut self) -> u16 {
+            u16::from_le_bytes([self.u8(), self.u8()])
+        }
+    }
+
+    /// The payload of the record at `lsn`: `len` bytes from `fill`, different at each LSN so
+    /// that a record read at the wrong place shows.
+    pub fn payload(lsn: u64, len: usize, fill: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| fill ^ (lsn as u8) ^ (i as u8).wrapping_mul(31))
+            .collect()
+    }
+
+    /// Copies every file of `dir` as it is now (through the page cache: what a killed
+    /// process leaves) into a new scratch directory. A file that vanishes meanwhile (a
+    /// segment being prepared) is left out.
+    pub fn copy_dir(dir: &Path) -> tempfile::TempDir {
+        let copy = scratch();
+        for entry in std::fs::read_dir(dir).expect("list the log directory") {
+            let entry = entry.expect("list the log directory");
+            let target = copy.path().join(entry.file_name());
+            match std::fs::copy(entry.path(), &target) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => panic!("copy {}: {e}", entry.path().display()),
+            }
+        }
+        copy
+    }
+
+    /// The segment files of `dir` (`*.seg`), in LSN order.
+    pub fn segment_paths(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .expect("list the log directory")
+            .map(|entry| entry.expect("list the log directory").path())
+            .filter(|path| path.extension().is_some_and(|e| e == "seg"))
+            .collect();
+        paths.sort();
+        paths
+    }
+
+    pub mod ops {
+        include!("ops_target.rs");
+    }
+
+    pub mod repair {
+        include!("repair_target.rs");
     }
 }

@@ -263,7 +263,7 @@ pub fn repair(dir: &Path, strategy: Strategy, dry_run: bool) -> Result<RepairRep
         report.quarantined.extend(execute(dir, action)?);
     }
     file::sync_dir(dir)?;
-    report.after = Some(verify(dir)?);
+    report.after = Some(super::verify::verify_after_repair(dir)?);
     Ok(report)
 }
 
