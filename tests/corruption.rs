@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use interstice::format::{FOOTER_SIZE, framed_len, index_start};
-use interstice::{Durability, Error, Log, Lsn, Options, RecoveryMode, SegmentId};
+use interstice::{Durability, Error, Log, Lsn, Options, Outcome, RecoveryMode, SegmentId};
 
 const SEGMENT_SIZE: u64 = 16 * 1024;
 
@@ -688,4 +688,35 @@ fn full_disk_fails_cleanly_and_keeps_acknowledged_records() {
     }
     let next = log.append(b"after the disk filled").unwrap();
     assert_eq!(next, Lsn(read.len() as u64 + 1));
+}
+
+/// A clean-close marker whose body is damaged must not be trusted: an open after a clean
+/// close walks record headers only, but checks markers whole, so the damage is a torn tail
+/// (refused by `Strict`, discarded otherwise) instead of an error met by every later read.
+#[test]
+fn a_clean_close_marker_with_a_damaged_body_is_a_torn_tail() {
+    let dir = scratch();
+    let log = Log::open(dir.path(), options(RecoveryMode::TolerateTornTail)).unwrap();
+    for lsn in 1..=5 {
+        log.append(&payload(lsn)).unwrap();
+    }
+    log.close().unwrap();
+    let log = Log::open_read_only(dir.path(), options(RecoveryMode::Strict)).unwrap();
+    let active = log.segments().last().unwrap().clone();
+    drop(log);
+    // The clean-close marker is the last 40 bytes; its body the last 16, which end with 4
+    // reserved bytes that no sequence rule looks at (only the checksum covers them).
+    flip_bit(&active.path, active.bytes_used - 2, 3);
+    let error = Log::open(dir.path(), options(RecoveryMode::Strict)).unwrap_err();
+    assert!(matches!(error, Error::TornTail { .. }), "{error}");
+    let log = Log::open(dir.path(), options(RecoveryMode::TolerateTornTail)).unwrap();
+    assert!(matches!(
+        log.recovery_report().segments.last().unwrap().outcome,
+        Outcome::TornTail { .. }
+    ));
+    let read = all(&log);
+    assert_eq!(read.len(), 5);
+    for (lsn, bytes) in read {
+        assert_eq!(bytes, payload(lsn.0));
+    }
 }

@@ -161,7 +161,8 @@ pub fn parse_seeded<'a>(
     parse_with(data, offset, crc, payload_max, true)
 }
 
-/// `parse_seeded`, optionally without checking the payload's checksum (the header's still is):
+/// `parse_seeded`, optionally without checking a data payload's checksum (the header's still is,
+/// and markers and padding are checked whole):
 /// for a walk that only needs the records' places, over bytes known to be complete.
 #[inline]
 #[must_use]
@@ -206,7 +207,8 @@ pub fn parse_with<'a>(
         return Step::Bad(Damage::LengthOutOfBounds(len));
     }
     let payload = &data[start..start + header.len.get() as usize];
-    if check_payload && crc.crc(payload) != header.payload_crc.get() {
+    // Markers and padding are always checked whole: a walk trusts what they say.
+    if (check_payload || kind != KIND_DATA) && crc.crc(payload) != header.payload_crc.get() {
         return Step::Bad(Damage::PayloadChecksum);
     }
     Step::Record(Parsed {
