@@ -234,7 +234,8 @@ fn flip(
     Ok(true)
 }
 
-/// After a skip repair: the records in padded ranges are gone (holes); the damaged one
+/// After a skip repair: the records in padded ranges, and in a zeroed range at the end of a
+/// segment's data (damage with no valid record after it), are gone (holes); the damaged one
 /// must be among them.
 fn forget_padded(
     where_: &str,
@@ -246,7 +247,9 @@ fn forget_padded(
     let padded: Vec<_> = actions
         .iter()
         .filter_map(|action| match action {
-            Action::Pad { id, range, .. } => Some((*id, range.clone())),
+            Action::Pad { id, range, .. } | Action::Zero { id, range, .. } => {
+                Some((*id, range.clone()))
+            }
             _ => None,
         })
         .collect();
@@ -262,7 +265,7 @@ fn forget_padded(
         .collect();
     if !lost.iter().any(|s| s.lsn == target.lsn) {
         return Err(violation(format!(
-            "{where_}: skip padded {padded:?}, which does not cover the damaged record"
+            "{where_}: skip padded or zeroed {padded:?}, which does not cover the damaged record"
         )));
     }
     for s in lost {
