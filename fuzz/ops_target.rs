@@ -346,7 +346,7 @@ impl Run {
     fn reopen(&mut self) {
         let log = self.log.take().expect("a log is open");
         log.close().expect("a clean close");
-        let log = Log::open(self.dir.path(), self.options.clone()).expect("reopening");
+        let log = self.open_again("reopening");
         assert!(
             self.damaged || log.recovery_report().is_clean(),
             "after a clean close: {:?}",
@@ -376,14 +376,13 @@ impl Run {
         self.open_after_loss("after a power cut");
     }
 
-    /// Opens the directory after a crash or power cut: every durable record is there, and
-    /// what is there is a prefix of what was appended.
-    fn open_after_loss(&mut self, context: &str) {
-        let log = match Log::open(self.dir.path(), self.options.clone()) {
+    /// Opens the log's directory again. An open after a clean close does not read the active
+    /// segment's unused space, so a byte a `Corrupt` operation damaged there is found later,
+    /// by an open whose walk reaches it (the end of the records came near, or the close was
+    /// not clean): as a torn tail, which `Strict` refuses. The run then opens tolerating it.
+    fn open_again(&self, context: &str) -> Log {
+        match Log::open(self.dir.path(), self.options.clone()) {
             Ok(log) => log,
-            // An open after a clean close does not read the active segment's unused space,
-            // so a damaged byte there is found only by the next open that walks the segment
-            // in full (this one): as a torn tail, which `Strict` refuses.
             Err(Error::TornTail { .. })
                 if self.damaged && self.options.recovery == RecoveryMode::Strict =>
             {
@@ -395,7 +394,13 @@ impl Run {
                     .unwrap_or_else(|e| panic!("{context}: open tolerating a torn tail: {e}"))
             }
             Err(e) => panic!("{context}: open: {e}"),
-        };
+        }
+    }
+
+    /// Opens the directory after a crash or power cut: every durable record is there, and
+    /// what is there is a prefix of what was appended.
+    fn open_after_loss(&mut self, context: &str) {
+        let log = self.open_again(context);
         let last = log.last_lsn().0;
         assert!(
             (self.model.durable..=self.model.last).contains(&last),
