@@ -461,8 +461,8 @@ impl Run {
             }
             Err(error) => Self::expect_open_error(&error, mode),
         }
-        // Go on with the undamaged files.
-        let log = Log::open(self.dir.path(), self.options.clone()).expect("reopening");
+        // Go on with the files as they were (which an earlier damage may still be in).
+        let log = self.open_again("reopening the files as they were");
         self.log = Some(log);
         self.check("after reopening the undamaged files");
         self.mark_durable();
