@@ -6,10 +6,11 @@
 //! is closed are in `tests/corruption.rs`; `RLIMIT_FSIZE` is there too.
 
 use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use interstice::{Durability, Error, Log, Lsn, Options};
 
@@ -302,27 +303,36 @@ fn permission_denied_is_an_error_naming_the_path() {
 
 // ---- a second process holding the lock ----
 
-#[test]
-fn a_second_process_cannot_write_while_a_writer_holds_the_lock() {
-    let dir = tempfile::tempdir().unwrap();
+/// `interstice append DIR ARGS...` with its stdin piped.
+fn spawn_append(dir: &Path, args: &[&str]) -> (Child, ChildStdin) {
     let mut writer = Command::new(env!("CARGO_BIN_EXE_interstice"))
         .arg("append")
-        .arg(dir.path())
+        .arg(dir)
+        .args(args)
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let mut stdin = writer.stdin.take().unwrap();
-    // The writer has the lock once the directory holds a segment; wait for that.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !segment_path(dir.path(), 1).exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the writer never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
+    let stdin = writer.stdin.take().unwrap();
+    (writer, stdin)
+}
+
+/// Waits (30 s at most) for `path` to exist.
+fn wait_for(path: &Path, never: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "{never}");
+        std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+#[test]
+fn a_second_process_cannot_write_while_a_writer_holds_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, mut stdin) = spawn_append(dir.path(), &[]);
+    // The writer has the lock once the directory holds a segment; wait for that.
+    wait_for(&segment_path(dir.path(), 1), "the writer never started");
     stdin.write_all(b"first\nsecond\n").unwrap();
     stdin.flush().unwrap();
     let error = Log::open(dir.path(), options()).unwrap_err();
@@ -335,8 +345,7 @@ fn a_second_process_cannot_write_while_a_writer_holds_the_lock() {
     // Readers are welcome meanwhile.
     Log::open_read_only(dir.path(), options()).unwrap();
     drop(stdin);
-    let output = writer.wait_with_output().unwrap();
-    assert!(output.status.success());
+    assert!(writer.wait().unwrap().success());
     let log = Log::open(dir.path(), options()).unwrap();
     let lines: Vec<Vec<u8>> = log
         .reader()
@@ -428,36 +437,18 @@ fn a_full_disk_fails_the_segment_allocation_cleanly() {
 #[test]
 fn a_reader_walking_while_the_writer_process_is_killed_sees_only_whole_records() {
     let dir = tempfile::tempdir().unwrap();
-    let mut writer = Command::new(env!("CARGO_BIN_EXE_interstice"))
-        .arg("append")
-        .arg(dir.path())
-        .arg("--segment-size")
-        .arg(SEGMENT_SIZE.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = writer.stdin.take().unwrap();
+    let size = SEGMENT_SIZE.to_string();
+    let (mut writer, mut stdin) = spawn_append(dir.path(), &["--segment-size", &size]);
     let line = "w".repeat(300);
     for _ in 0..2000 {
         writeln!(stdin, "{line}").unwrap();
     }
     stdin.flush().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !segment_path(dir.path(), 2).exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the writer never rotated"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    wait_for(&segment_path(dir.path(), 2), "the writer never rotated");
     let reader_log = Log::open_read_only(dir.path(), options()).unwrap();
     writer.kill().unwrap();
     let status = writer.wait().unwrap();
     assert!(!status.success());
-    let stderr = BufReader::new(writer.stderr.take().unwrap());
-    let _ = stderr.lines().count();
     for item in &reader_log.reader() {
         assert_eq!(item.unwrap().payload, line.as_bytes());
     }
