@@ -170,3 +170,72 @@ fn readers_see_a_prefix_while_the_writer_rotates_and_retention_removes_segments(
     assert_eq!(reopened.last_lsn(), Lsn(RECORDS));
     check_snapshot(&reopened.reader(), Lsn::ZERO, Lsn(RECORDS));
 }
+
+/// The ids of the segment files named in `dir` (temporary files of segments being prepared
+/// or not yet named are not part of the log).
+fn named_segments(dir: &std::path::Path) -> Vec<u64> {
+    let mut ids: Vec<u64> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".seg")?.parse().ok()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn rotations_faster_than_seals_name_segments_in_order() {
+    // Each rotation seals the previous segment in the background; rotating again before that
+    // seal ends chains the seals, and the segment files must still appear without a gap.
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        segment_size: 64 * 1024,
+        ..Options::default()
+    };
+    let log = Log::open(dir.path(), options.clone()).unwrap();
+    let done = AtomicBool::new(false);
+    let rotations = 300;
+    let gaps = thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut gaps = Vec::new();
+            let mut looks = 0u64;
+            while !done.load(Ordering::Acquire) || looks == 0 {
+                let ids = named_segments(dir.path());
+                if ids.windows(2).any(|w| w[1] != w[0] + 1) {
+                    gaps.push(ids);
+                }
+                looks += 1;
+            }
+            gaps
+        });
+        for i in 0..rotations {
+            for j in 0..20u64 {
+                log.append(&payload(i * 20 + j + 1)).unwrap();
+            }
+            log.rotate_now().unwrap();
+        }
+        done.store(true, Ordering::Release);
+        watcher.join().unwrap()
+    });
+    assert!(gaps.is_empty(), "segment files with a gap: {:?}", gaps[0]);
+    let last = log.sync().unwrap();
+    assert_eq!(last, Lsn(rotations * 20));
+    let segments = log.segments();
+    assert_eq!(segments.len() as u64, rotations + 1);
+    assert!(segments[..segments.len() - 1].iter().all(|s| s.sealed));
+    log.close().unwrap();
+
+    let log = Log::open(dir.path(), options).unwrap();
+    let mut expected = 1;
+    log.replay(Lsn(1), |record| {
+        assert_eq!(record.lsn, Lsn(expected));
+        assert_eq!(record.payload, payload(expected).as_slice());
+        expected += 1;
+        Ok::<(), Error>(())
+    })
+    .unwrap();
+    assert_eq!(expected, rotations * 20 + 1);
+    assert_eq!(named_segments(dir.path()).len() as u64, rotations + 1);
+}

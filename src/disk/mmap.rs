@@ -192,18 +192,44 @@ impl Mapping {
         Ok(())
     }
 
-    /// Faults every page in writable ahead of need (`MADV_POPULATE_WRITE`, Linux 5.14+), so the
-    /// appends that follow take no page faults. Falls back to touching each page.
-    pub fn populate_write(&mut self) {
-        if self.raw.populate_write() {
+    /// Drops this process's page-table entries over `range` (`MADV_DONTNEED`) without
+    /// changing a byte: the mapping is shared, so the next access maps the file's page again
+    /// from the page cache, which holds every byte written (dirty or not). Write-back of
+    /// pages that are still mapped writable has to write-protect each one and flush every
+    /// CPU's TLB (one interprocessor interrupt per page); released pages cost it nothing.
+    pub fn release_pages(&self, range: Range<usize>) {
+        if range.is_empty() || !self.writable {
             return;
         }
-        let bytes = self.exclusive();
-        for page in bytes.chunks_mut(4096) {
-            // Writing back the byte that is there dirties the page without changing it.
-            let first = page[0];
-            page[0] = std::hint::black_box(first);
+        self.raw
+            .release_pages(range.start, range.end.min(self.len) - range.start);
+    }
+
+    /// Starts writing `range` back to the disk without waiting (write-behind): its pages are
+    /// released (`release_pages`), then `sync_file_range(SYNC_FILE_RANGE_WRITE)` queues them
+    /// for write-out. Nothing becomes durable here (`flush` does that, and then has less
+    /// left to write); errors are left for `flush` to report.
+    pub fn start_writeback(&self, range: Range<usize>) {
+        if range.is_empty() || !self.writable {
+            return;
         }
+        let range = range.start..range.end.min(self.len);
+        self.release_pages(range.clone());
+        if let Some(file) = &self.file {
+            Raw::start_writeback(file, range.start, range.end - range.start);
+        }
+    }
+
+    /// Faults the pages of `range` in writable ahead of need (`MADV_POPULATE_WRITE`, Linux
+    /// 5.14+) without writing to them, so the appends that reach them take no page fault.
+    /// Safe alongside the writer: no byte changes. On an older kernel it does nothing (the
+    /// appends fault the pages in themselves).
+    pub fn populate(&self, range: Range<usize>) {
+        if range.is_empty() || !self.writable {
+            return;
+        }
+        self.raw
+            .populate(range.start, range.end.min(self.len) - range.start);
     }
 }
 
@@ -244,8 +270,37 @@ impl Raw {
         self.0.flush_range(offset, len)
     }
 
-    fn populate_write(&self) -> bool {
-        self.0.advise(memmap2::Advice::PopulateWrite).is_ok()
+    fn populate(&self, offset: usize, len: usize) {
+        // Failure (an old kernel, or no memory left) only means the pages fault in later.
+        let _ = self
+            .0
+            .advise_range(memmap2::Advice::PopulateWrite, offset, len);
+    }
+
+    fn start_writeback(file: &File, offset: usize, len: usize) {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (
+            libc::off64_t::try_from(offset),
+            libc::off64_t::try_from(len),
+        ) else {
+            return;
+        };
+        // SAFETY: a plain system call on an open descriptor; it reads no memory of ours.
+        let _ = unsafe {
+            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+        };
+    }
+
+    fn release_pages(&self, offset: usize, len: usize) {
+        // SAFETY: the mapping is a shared mapping of a file (`map_raw`, MAP_SHARED), for
+        // which MADV_DONTNEED only removes page-table entries: later accesses see the file's
+        // contents, i.e. the page cache, which kept every byte written through the mapping.
+        // It never zeroes data as it does for private or anonymous mappings. A failure (a
+        // range the guard remapped) only means the entries stay, which is harmless.
+        let _ = unsafe {
+            self.0
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
+        };
     }
 }
 
@@ -304,9 +359,12 @@ impl Raw {
     }
 
     #[allow(clippy::unused_self)]
-    fn populate_write(&self) -> bool {
-        false
-    }
+    fn populate(&self, _offset: usize, _len: usize) {}
+
+    #[allow(clippy::unused_self)]
+    fn release_pages(&self, _offset: usize, _len: usize) {}
+
+    fn start_writeback(_file: &File, _offset: usize, _len: usize) {}
 }
 
 #[cfg(miri)]
@@ -655,9 +713,34 @@ mod tests {
     }
 
     #[test]
+    fn pages_released_populated_and_written_back_keep_their_bytes() {
+        // None of the three page-table operations may change a byte: a released page reads
+        // back from the page cache, a populated one keeps what was written, and a range whose
+        // write-out was started is still written again by a later write and flushed whole.
+        let (file, map) = mapped(16 * 4096);
+        let map = Arc::new(map);
+        map.populate(0..8 * 4096);
+        let mut writer = map.writer().unwrap();
+        let bytes: Vec<u8> = (0..10 * 4096 + 100).map(|i| (i % 251) as u8).collect();
+        writer.write(0, &bytes);
+        writer.freeze(bytes.len());
+        map.populate(0..16 * 4096);
+        map.start_writeback(0..8 * 4096);
+        map.release_pages(0..10 * 4096);
+        assert_eq!(map.frozen(), &bytes[..]);
+        writer.write(bytes.len(), b"after");
+        writer.freeze(bytes.len() + 5);
+        map.flush(0..bytes.len() + 5).unwrap();
+        let on_disk = std::fs::read(file.path()).unwrap();
+        assert_eq!(&on_disk[..bytes.len()], &bytes[..]);
+        assert_eq!(&on_disk[bytes.len()..bytes.len() + 5], b"after");
+        assert!(on_disk[bytes.len() + 5..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
     fn exclusive_edits_reach_the_file() {
         let (file, mut map) = mapped(8192);
-        map.populate_write();
+        map.populate(0..8192);
         map.exclusive()[10] = 42;
         map.flush(0..4096).unwrap();
         let bytes = std::fs::read(file.path()).unwrap();

@@ -82,7 +82,7 @@ impl Log {
             active
         } else {
             let id = segments.last().map_or(SegmentId::FIRST, |s| s.id().next());
-            let prepared = writer::prepare(dir, id, options.segment_size, Populate::Lazily)?;
+            let prepared = writer::prepare(dir, id, options.segment_size, Populate::First)?;
             let active =
                 writer::activate(dir, log_id, options.segment_size, prepared, id, next_lsn)?;
             segments.push(Arc::clone(active.segment()));
@@ -109,7 +109,7 @@ impl Log {
             .mapping()
             .flush(unsynced)
             .map_err(|e| Error::io("msync", &active_path, e))?;
-        writer.schedule_prepare();
+        writer.schedule_background();
         let last = next_lsn - 1;
         Ok(Log {
             dir: dir.to_owned(),
@@ -291,7 +291,12 @@ impl Log {
     }
 
     fn rotate(&self, writer: &mut Writer) -> Result<()> {
-        self.finish_sealing(writer)?;
+        // A seal still running from the previous rotation is not waited for (the new one
+        // waits for it before naming the next segment, `Writer::rotate_into`), unless
+        // `MAX_SEALS` already run.
+        if writer.seals_full() {
+            self.finish_sealing(writer)?;
+        }
         let next_id = writer.active.segment().id().next();
         let prepared = writer.take_prepared(next_id)?;
         writer
@@ -300,7 +305,7 @@ impl Log {
         self.segments
             .write()
             .push(Arc::clone(writer.active.segment()));
-        writer.schedule_prepare();
+        writer.schedule_background();
         self.apply_retention(writer)
     }
 
@@ -377,6 +382,10 @@ impl Log {
                 segment.path().to_owned(),
             )
         };
+        // The pages wholly written are released first: the flush then write-protects no page
+        // the writer maps (no interrupt for it), and it never writes to them again.
+        let page = crate::format::PAGE_SIZE as usize;
+        map.release_pages(range.start..range.end / page * page);
         map.flush(range)
             .map_err(|e| self.poison(Error::io("msync", path, e)))?;
         self.durable_lsn.fetch_max(lsn, Ordering::AcqRel);

@@ -69,7 +69,7 @@ impl Log {
         }
         writer.active = active;
         writer.next_lsn = x + 1;
-        writer.schedule_prepare();
+        writer.schedule_background();
         self.last_lsn.store(x, Ordering::Release);
         self.durable_lsn.fetch_min(x, Ordering::AcqRel);
         Ok(())

@@ -1,8 +1,11 @@
 //! The serialized append path: framing into the active segment, rotation to a segment that
 //! was preallocated and write-faulted ahead of need by a background thread.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 
 use crate::disk::dir;
@@ -27,15 +30,19 @@ pub struct Prepared {
 /// Whether a prepared segment's pages are faulted in ahead of need.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Populate {
-    /// Fault every page in writable (background preparation: appends then take no faults).
+    /// Fault the first `PAGER_AHEAD` bytes in writable (background preparation: the first
+    /// appends take no faults, and the pager keeps ahead of the ones after).
     Pages,
-    /// Leave them (a segment needed at once: faulting 64 MiB first would only delay it).
+    /// Fault the first two pager steps in (a new log's first segment: it costs its open a
+    /// few milliseconds, and the pager keeps ahead from there).
+    First,
+    /// Leave them to the pager (a segment needed at once).
     Lazily,
 }
 
 /// Creates the next segment file under a temporary name (never part of the log until it is
-/// renamed), preallocated with fallocate and, with `Populate::Pages`, with its pages faulted
-/// in writable.
+/// renamed), preallocated with fallocate and, with `Populate::Pages`, with its first pages
+/// faulted in writable.
 ///
 /// # Errors
 /// `Error::Io` naming the file (a full disk fails here, never later as a SIGBUS).
@@ -47,9 +54,11 @@ pub fn prepare(
 ) -> Result<Prepared> {
     let path = dir.join(dir::preparing_file_name(id));
     let created = file::create_preallocated(&path, segment_size)?;
-    let mut map = Mapping::map(&created, true).map_err(|e| Error::io("map", &path, e))?;
-    if populate == Populate::Pages {
-        map.populate_write();
+    let map = Mapping::map(&created, true).map_err(|e| Error::io("map", &path, e))?;
+    match populate {
+        Populate::Pages => map.populate(0..PAGER_AHEAD),
+        Populate::First => map.populate(0..PAGER_STEP * 2),
+        Populate::Lazily => {}
     }
     Ok(Prepared { path, map })
 }
@@ -138,11 +147,90 @@ impl Unnamed {
     }
 }
 
+/// The pager's step: each time the writer has filled this much more of the active segment,
+/// the filled range's write-out starts and one more step ahead is faulted in.
+pub const PAGER_STEP: usize = 1 << 20;
+
+/// How far ahead of the write position the pager keeps pages faulted in.
+pub const PAGER_AHEAD: usize = 8 << 20;
+
+/// One piece of work for the pager.
+#[derive(Debug)]
+enum Job {
+    /// Fault these pages in writable (`Mapping::populate`).
+    Populate(Arc<Mapping>, Range<usize>),
+    /// Start the write-out of these filled pages (`Mapping::start_writeback`).
+    Writeback(Arc<Mapping>, Range<usize>),
+}
+
+/// The pager: a background thread that keeps the pages ahead of the write position faulted
+/// in (so appends take no page fault) and starts the write-out of the pages behind it (so a
+/// sync or a seal finds little left to write, and the appender takes no write-protection
+/// interrupts). It only ever changes page tables and starts I/O: no byte changes, and
+/// nothing becomes durable before a flush says so.
+#[derive(Debug, Default)]
+struct Pager {
+    sender: Option<Sender<Job>>,
+    handle: Option<JoinHandle<()>>,
+    spawn_failed: bool,
+    /// Set when the writer goes: jobs still queued are dropped (they are only hints).
+    stop: Arc<AtomicBool>,
+}
+
+impl Pager {
+    fn submit(&mut self, job: Job) {
+        if self.sender.is_none() && !self.spawn_failed {
+            let (sender, receiver) = std::sync::mpsc::channel::<Job>();
+            let stop = Arc::clone(&self.stop);
+            let spawned = std::thread::Builder::new()
+                .name("interstice-pager".into())
+                .spawn(move || {
+                    for job in receiver {
+                        if stop.load(Ordering::Acquire) {
+                            break;
+                        }
+                        match job {
+                            Job::Populate(map, range) => map.populate(range),
+                            Job::Writeback(map, range) => map.start_writeback(range),
+                        }
+                    }
+                });
+            // Without the thread, appends fault pages in themselves and flushes write all.
+            match spawned {
+                Ok(handle) => {
+                    self.sender = Some(sender);
+                    self.handle = Some(handle);
+                }
+                Err(_) => self.spawn_failed = true,
+            }
+        }
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(job);
+        }
+    }
+}
+
+impl Drop for Pager {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.sender = None;
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Seals that may run at once: a rotation that would start one more first waits for them
+/// (segments smaller than what the disk writes while one fills cannot queue seals forever).
+pub const MAX_SEALS: usize = 2;
+
 /// A rotation finishing in the background: the previous segment is being sealed (data
 /// flushed, then index and footer written and flushed), after which the new segment is named.
 #[derive(Debug)]
 struct PendingSeal {
     handle: JoinHandle<Result<()>>,
+    /// Seals still running when this one started, this one included (the chain's length).
+    depth: usize,
     /// The last LSN of the segment being sealed: durable once the seal completes.
     last_lsn: u64,
 }
@@ -159,6 +247,18 @@ pub struct Writer {
     preparing: Option<JoinHandle<Result<Prepared>>>,
     /// Offset of the active segment past which the next segment is prepared.
     prepare_at: usize,
+    /// Start of the active segment's range whose write-out has not been started.
+    written_back_to: usize,
+    /// End of the active segment's range handed to the pager to fault in.
+    populated_to: usize,
+    /// Offset past which the pager's next step is due.
+    pager_at: usize,
+    /// The lower of `prepare_at` and `pager_at`: the one comparison per append.
+    next_due: usize,
+    pager: Pager,
+    /// A second pager for the write-outs, so that faulting ahead never waits behind a
+    /// write-out that waits for the disk.
+    flusher: Pager,
     sealing: Option<PendingSeal>,
 }
 
@@ -182,26 +282,67 @@ impl Writer {
             payload_max,
             preparing: None,
             prepare_at: usize::MAX,
+            written_back_to: 0,
+            populated_to: 0,
+            pager_at: usize::MAX,
+            next_due: usize::MAX,
+            pager: Pager::default(),
+            flusher: Pager::default(),
             sealing: None,
         }
     }
 
-    /// Schedules the preparation of the next segment for when the active one is half full:
-    /// early enough to be ready when it is needed, late enough that a log reopened or
-    /// rotated often does not preallocate files it never uses.
-    pub fn schedule_prepare(&mut self) {
+    /// Schedules the background work for a new or resumed active segment: the pager starts
+    /// at the write position, and the next segment is prepared when this one is half full
+    /// (early enough to be ready when it is needed, late enough that a log reopened or
+    /// rotated often does not preallocate files it never uses).
+    pub fn schedule_background(&mut self) {
         let segment = self.active.segment();
         let start = crate::format::SEGMENT_HEADER_SIZE;
         self.prepare_at = start + (segment.capacity() - start) / 2;
-        self.prepare_if_due();
+        let end = self.active.end();
+        self.written_back_to = end / PAGER_STEP * PAGER_STEP;
+        self.populated_to = end;
+        // Nothing starts before the first append: an open followed by reading only (a
+        // replay) has the cores to itself.
+        self.pager_at = end + 1;
+        self.next_due = self.prepare_at.min(self.pager_at);
     }
 
+    /// Starts the background work that the write position has made due.
     #[inline]
-    fn prepare_if_due(&mut self) {
-        if self.active.end() >= self.prepare_at {
+    fn background_if_due(&mut self) {
+        if self.active.end() >= self.next_due {
+            self.background_due();
+        }
+    }
+
+    #[cold]
+    fn background_due(&mut self) {
+        let end = self.active.end();
+        if end >= self.prepare_at {
             self.prepare_at = usize::MAX;
             self.prepare_next();
         }
+        if end >= self.pager_at {
+            let map = self.active.segment().mapping();
+            let behind = end / PAGER_STEP * PAGER_STEP;
+            if behind > self.written_back_to {
+                self.flusher.submit(Job::Writeback(
+                    Arc::clone(map),
+                    self.written_back_to..behind,
+                ));
+                self.written_back_to = behind;
+            }
+            let ahead = (behind + PAGER_AHEAD).min(map.len());
+            if ahead > self.populated_to {
+                self.pager
+                    .submit(Job::Populate(Arc::clone(map), self.populated_to..ahead));
+                self.populated_to = ahead;
+            }
+            self.pager_at = behind + PAGER_STEP;
+        }
+        self.next_due = self.prepare_at.min(self.pager_at);
     }
 
     /// Starts preparing the segment after the active one in the background.
@@ -260,14 +401,16 @@ impl Writer {
 
     /// Rotates into `prepared` as segment `id`: appends continue at once in it (mapped, not
     /// yet named), while a background thread seals the previous segment and then names the
-    /// new one. Anything that needs durability waits for that with `finish_sealing`. The
-    /// previous background seal must be finished.
+    /// new one. Anything that needs durability waits for that with `finish_sealing`. A seal
+    /// still running from an earlier rotation is not waited for: the new seal thread flushes
+    /// its own segment meanwhile and waits for it only before naming, so segments are named
+    /// in order and the log never has a gap.
     ///
     /// # Errors
     /// `Error::Io` when no thread can be spawned; the writer has then switched segments and
     /// the caller must poison the log.
     pub fn rotate_into(&mut self, prepared: Prepared, id: SegmentId) -> Result<()> {
-        assert!(self.sealing.is_none(), "the previous seal must be finished");
+        assert!(!self.seals_full(), "too many seals running");
         let base_lsn = self.next_lsn;
         let unnamed = Unnamed::new(
             &self.dir,
@@ -281,17 +424,41 @@ impl Writer {
         let mut previous = std::mem::replace(&mut self.active, active);
         let next = Arc::clone(self.active.segment());
         let last_lsn = self.next_lsn - 1;
+        let earlier = self.sealing.take();
+        let depth = earlier
+            .as_ref()
+            .filter(|e| !e.handle.is_finished())
+            .map_or(1, |e| e.depth + 1);
+        let dir = self.dir.clone();
         let spawned = std::thread::Builder::new()
             .name("interstice-seal".into())
             .spawn(move || {
-                previous
+                let sealed = previous
                     .seal()
-                    .map_err(|e| Error::io("seal (msync)", previous.segment().path(), e))?;
+                    .map_err(|e| Error::io("seal (msync)", previous.segment().path(), e));
+                // The previous segment is named only once the earlier seal has finished.
+                if let Some(earlier) = earlier {
+                    join_seal(earlier.handle, &dir)?;
+                }
+                sealed?;
                 Unnamed::name_parts(&next, &temporary)
             });
         let handle = spawned.map_err(|e| Error::io("spawn seal thread", &self.dir, e))?;
-        self.sealing = Some(PendingSeal { handle, last_lsn });
+        self.sealing = Some(PendingSeal {
+            handle,
+            depth,
+            last_lsn,
+        });
         Ok(())
+    }
+
+    /// True when a rotation now would start more than `MAX_SEALS` seals: the caller first
+    /// waits for them with `finish_sealing`.
+    #[must_use]
+    pub fn seals_full(&self) -> bool {
+        self.sealing
+            .as_ref()
+            .is_some_and(|s| s.depth >= MAX_SEALS && !s.handle.is_finished())
     }
 
     /// Waits for a background seal, if one runs. Returns the LSN it made durable.
@@ -302,14 +469,7 @@ impl Writer {
         let Some(pending) = self.sealing.take() else {
             return Ok(None);
         };
-        let result = pending.handle.join().unwrap_or_else(|_| {
-            Err(Error::io(
-                "seal",
-                &self.dir,
-                std::io::Error::other("seal thread panicked"),
-            ))
-        });
-        result.map(|()| Some(pending.last_lsn))
+        join_seal(pending.handle, &self.dir).map(|()| Some(pending.last_lsn))
     }
 
     /// Checks that a payload is within limits.
@@ -330,7 +490,7 @@ impl Writer {
         self.active.write(lsn, 0, payload);
         self.active.publish();
         self.next_lsn += 1;
-        self.prepare_if_due();
+        self.background_if_due();
         lsn
     }
 
@@ -348,7 +508,7 @@ impl Writer {
             self.next_lsn += 1;
         }
         self.active.publish();
-        self.prepare_if_due();
+        self.background_if_due();
         self.next_lsn - 1
     }
 
@@ -357,6 +517,17 @@ impl Writer {
     pub fn batch_len<T: AsRef<[u8]>>(records: &[T]) -> usize {
         records.iter().map(|r| framed_len(r.as_ref().len())).sum()
     }
+}
+
+/// Waits for a seal thread (which waited for any earlier one).
+fn join_seal(handle: JoinHandle<Result<()>>, dir: &Path) -> Result<()> {
+    handle.join().unwrap_or_else(|_| {
+        Err(Error::io(
+            "seal",
+            dir,
+            std::io::Error::other("seal thread panicked"),
+        ))
+    })
 }
 
 impl Drop for Writer {

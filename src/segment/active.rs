@@ -195,6 +195,7 @@ impl ActiveSegment {
         }
         let map = Arc::clone(self.writer.mapping());
         let unsynced = self.take_unsynced();
+        map.release_pages(0..self.end);
         map.flush(unsynced)?;
         let index = self.segment.active_index();
         let info = FooterInfo {
