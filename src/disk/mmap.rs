@@ -721,7 +721,7 @@ mod tests {
         let map = Arc::new(map);
         map.populate(0..8 * 4096);
         let mut writer = map.writer().unwrap();
-        let bytes: Vec<u8> = (0..10 * 4096 + 100).map(|i| (i % 251) as u8).collect();
+        let bytes: Vec<u8> = (0..10 * 4096 + 100usize).map(|i| (i % 251) as u8).collect();
         writer.write(0, &bytes);
         writer.freeze(bytes.len());
         map.populate(0..16 * 4096);
