@@ -163,13 +163,15 @@ enum Job {
     Writeback(Arc<Mapping>, Range<usize>),
 }
 
-/// The pager: a background thread that keeps the pages ahead of the write position faulted
-/// in (so appends take no page fault) and starts the write-out of the pages behind it (so a
-/// sync or a seal finds little left to write, and the appender takes no write-protection
-/// interrupts). It only ever changes page tables and starts I/O: no byte changes, and
-/// nothing becomes durable before a flush says so.
-#[derive(Debug, Default)]
+/// A pager: a background thread, started by its first job, that runs `Job`s in order. The
+/// writer has two: one keeps the pages ahead of the write position faulted in (so appends
+/// take no page fault), the other starts the write-out of the pages behind it (so a sync or
+/// a seal finds little left to write, and the appender takes no write-protection
+/// interrupts). Pagers only change page tables and start I/O: no byte changes, and nothing
+/// becomes durable before a flush says so.
+#[derive(Debug)]
 struct Pager {
+    name: &'static str,
     sender: Option<Sender<Job>>,
     handle: Option<JoinHandle<()>>,
     spawn_failed: bool,
@@ -178,12 +180,22 @@ struct Pager {
 }
 
 impl Pager {
+    fn new(name: &'static str) -> Pager {
+        Pager {
+            name,
+            sender: None,
+            handle: None,
+            spawn_failed: false,
+            stop: Arc::default(),
+        }
+    }
+
     fn submit(&mut self, job: Job) {
         if self.sender.is_none() && !self.spawn_failed {
             let (sender, receiver) = std::sync::mpsc::channel::<Job>();
             let stop = Arc::clone(&self.stop);
             let spawned = std::thread::Builder::new()
-                .name("interstice-pager".into())
+                .name(self.name.into())
                 .spawn(move || {
                     for job in receiver {
                         if stop.load(Ordering::Acquire) {
@@ -255,9 +267,10 @@ pub struct Writer {
     pager_at: usize,
     /// The lower of `prepare_at` and `pager_at`: the one comparison per append.
     next_due: usize,
+    /// Faults pages in ahead of the write position.
     pager: Pager,
-    /// A second pager for the write-outs, so that faulting ahead never waits behind a
-    /// write-out that waits for the disk.
+    /// Starts the write-out behind it: a second thread, so that faulting ahead never waits
+    /// behind a write-out that waits for the disk.
     flusher: Pager,
     sealing: Option<PendingSeal>,
 }
@@ -286,8 +299,8 @@ impl Writer {
             populated_to: 0,
             pager_at: usize::MAX,
             next_due: usize::MAX,
-            pager: Pager::default(),
-            flusher: Pager::default(),
+            pager: Pager::new("interstice-pager"),
+            flusher: Pager::new("interstice-flusher"),
             sealing: None,
         }
     }
