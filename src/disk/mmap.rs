@@ -159,6 +159,7 @@ impl Mapping {
         }
         Some(MapWriter {
             map: Arc::clone(self),
+            through_file: false,
         })
     }
 
@@ -570,38 +571,32 @@ mod guard {
 #[derive(Debug)]
 pub struct MapWriter {
     map: Arc<Mapping>,
+    /// Write with `pwritev` into the file instead of copying into the mapping.
+    through_file: bool,
 }
 
 impl MapWriter {
-    /// Copies `bytes` to `offset`.
+    /// Writes with `pwritev` into the file (`true`) or by copying into the mapping (`false`,
+    /// the default). Both land in the same page-cache pages, which the mapping shows, so
+    /// readers see the same bytes either way. Copying costs no system call; writing through
+    /// the file leaves the pages alone, so a page that a flush has just written back (and
+    /// therefore write-protected) takes no write fault: about 5 us less per durable append
+    /// here, for a system call of about 1 us.
+    pub fn set_through_file(&mut self, on: bool) {
+        self.through_file = on;
+    }
+
+    /// Writes `bytes` at `offset`.
     ///
     /// # Panics
     /// If the range is not entirely above the frozen watermark and inside the mapping: the
     /// engine never does that, and doing it would break the contract of `frozen()`.
     #[inline]
     pub fn write(&mut self, offset: usize, bytes: &[u8]) {
-        let frozen = self.map.frozen.load(Ordering::Relaxed);
-        let end = offset.checked_add(bytes.len()).expect("offset overflow");
-        assert!(
-            offset >= frozen && end <= self.map.len,
-            "write outside the unfrozen area"
-        );
-        // SAFETY: the destination `offset..end` lies inside the mapping (checked) and above
-        // the frozen watermark (checked), so no shared slice covers it; this is the only
-        // `MapWriter` (`writer_taken`), so no other write races with it; the mapping is
-        // writable (writers are only handed out for writable mappings); source and
-        // destination cannot overlap since `bytes` is a shared borrow that cannot point into
-        // the unfrozen area.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                self.map.raw.as_mut_ptr().add(offset),
-                bytes.len(),
-            );
-        }
+        self.write_pair(offset, bytes, &[]);
     }
 
-    /// Copies `first` then `second` to `offset`, contiguously, with one bounds check.
+    /// Writes `first` then `second` at `offset`, contiguously, with one bounds check.
     ///
     /// # Panics
     /// As `write`.
@@ -616,9 +611,15 @@ impl MapWriter {
             offset >= frozen && end <= self.map.len,
             "write outside the unfrozen area"
         );
-        // SAFETY: as in `write`: `offset..end` is inside the mapping and above the frozen
-        // watermark (checked), this is the only writer, the mapping is writable, and neither
-        // source (shared borrows) can point into the unfrozen destination.
+        if self.through_file && self.pwrite_pair(offset, first, second) {
+            return;
+        }
+        // SAFETY: the destination `offset..end` lies inside the mapping (checked) and above
+        // the frozen watermark (checked), so no shared slice covers it; this is the only
+        // `MapWriter` (`writer_taken`), so no other write races with it; the mapping is
+        // writable (writers are only handed out for writable mappings); neither source can
+        // overlap the destination since both are shared borrows, which cannot point into the
+        // unfrozen area.
         unsafe {
             let destination = self.map.raw.as_mut_ptr().add(offset);
             std::ptr::copy_nonoverlapping(first.as_ptr(), destination, first.len());
@@ -628,6 +629,46 @@ impl MapWriter {
                 second.len(),
             );
         }
+    }
+
+    /// `pwritev` of both slices at `offset` of the file; false unless all of it was written
+    /// (the caller then copies it all through the mapping, which rewrites the same bytes: a
+    /// file that no longer covers the offset is the `SIGBUS` guard's case, and `flush`
+    /// refuses to call such bytes durable).
+    #[cfg(not(miri))]
+    fn pwrite_pair(&self, offset: usize, first: &[u8], second: &[u8]) -> bool {
+        use std::os::fd::AsRawFd;
+        let Some(file) = &self.map.file else {
+            return false;
+        };
+        let Ok(at) = libc::off_t::try_from(offset) else {
+            return false;
+        };
+        let iov = [
+            libc::iovec {
+                iov_base: first.as_ptr().cast_mut().cast(),
+                iov_len: first.len(),
+            },
+            libc::iovec {
+                iov_base: second.as_ptr().cast_mut().cast(),
+                iov_len: second.len(),
+            },
+        ];
+        // SAFETY: both iovecs describe live shared borrows for their full lengths, and
+        // `pwritev` only reads from them; the descriptor is the mapping's own open file. The
+        // kernel writes the page-cache pages at `offset..offset + len`, which this process
+        // sees only through the mapping, above the frozen watermark (checked by the caller),
+        // where no reference exists.
+        let written = unsafe { libc::pwritev(file.as_raw_fd(), iov.as_ptr(), 2, at) };
+        usize::try_from(written).is_ok_and(|n| n == first.len() + second.len())
+    }
+
+    /// Miri's stand-in mapping is a copy of the file, not its page cache: writes go through
+    /// the mapping.
+    #[cfg(miri)]
+    #[allow(clippy::unused_self)]
+    fn pwrite_pair(&self, _offset: usize, _first: &[u8], _second: &[u8]) -> bool {
+        false
     }
 
     /// Moves the frozen watermark to `upto`, publishing the bytes below it to readers.
@@ -735,6 +776,29 @@ mod tests {
         assert_eq!(&on_disk[..bytes.len()], &bytes[..]);
         assert_eq!(&on_disk[bytes.len()..bytes.len() + 5], b"after");
         assert!(on_disk[bytes.len() + 5..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn writes_through_the_file_show_in_the_mapping() {
+        // A writer in `through_file` mode never copies into the mapping: readers see its
+        // bytes only because the mapping shows the page cache that `pwritev` wrote. A page
+        // faulted in and flushed before (so write-protected) is written too.
+        let (file, map) = mapped(3 * 4096);
+        let map = Arc::new(map);
+        let mut writer = map.writer().unwrap();
+        writer.write(0, b"first");
+        writer.freeze(5);
+        map.flush(0..5).unwrap();
+        writer.set_through_file(true);
+        writer.write_pair(5, b"-head", b"-tail");
+        writer.write(4094, b"across");
+        writer.freeze(4100);
+        assert_eq!(&map.frozen()[..15], b"first-head-tail");
+        assert_eq!(&map.frozen()[4094..4100], b"across");
+        map.flush(0..4100).unwrap();
+        let on_disk = std::fs::read(file.path()).unwrap();
+        assert_eq!(&on_disk[..15], b"first-head-tail");
+        assert_eq!(&on_disk[4094..4100], b"across");
     }
 
     #[test]

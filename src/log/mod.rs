@@ -96,6 +96,7 @@ impl Log {
             options.segment_size,
             payload_max,
         );
+        writer.set_through_file(options.durability == Durability::EveryAppend);
         if ended_clean {
             writer.active.write_resume_marker();
         }

@@ -267,6 +267,8 @@ pub struct Writer {
     pager_at: usize,
     /// The lower of `prepare_at` and `pager_at`: the one comparison per append.
     next_due: usize,
+    /// Whether the active segment is written through the file (`set_through_file`).
+    through_file: bool,
     /// Faults pages in ahead of the write position.
     pager: Pager,
     /// Starts the write-out behind it: a second thread, so that faulting ahead never waits
@@ -299,10 +301,19 @@ impl Writer {
             populated_to: 0,
             pager_at: usize::MAX,
             next_due: usize::MAX,
+            through_file: false,
             pager: Pager::new("interstice-pager"),
             flusher: Pager::new("interstice-flusher"),
             sealing: None,
         }
+    }
+
+    /// Writes records through the file (`pwritev`) rather than through the mapping, in this
+    /// segment and every later one: for logs whose every append is flushed, where it spares
+    /// each append the write fault on the page the previous flush write-protected.
+    pub fn set_through_file(&mut self, on: bool) {
+        self.through_file = on;
+        self.active.set_through_file(on);
     }
 
     /// Schedules the background work for a new or resumed active segment: the pager starts
@@ -402,14 +413,16 @@ impl Writer {
     /// `Error::Io` naming the file.
     pub fn activate(&mut self, id: SegmentId, base_lsn: u64) -> Result<ActiveSegment> {
         let prepared = self.take_prepared(id)?;
-        activate(
+        let mut active = activate(
             &self.dir,
             self.log_id,
             self.segment_size,
             prepared,
             id,
             base_lsn,
-        )
+        )?;
+        active.set_through_file(self.through_file);
+        Ok(active)
     }
 
     /// Rotates into `prepared` as segment `id`: appends continue at once in it (mapped, not
@@ -433,7 +446,11 @@ impl Writer {
             id,
             base_lsn,
         );
-        let Unnamed { active, temporary } = unnamed;
+        let Unnamed {
+            mut active,
+            temporary,
+        } = unnamed;
+        active.set_through_file(self.through_file);
         let mut previous = std::mem::replace(&mut self.active, active);
         let next = Arc::clone(self.active.segment());
         let last_lsn = self.next_lsn - 1;

@@ -64,6 +64,12 @@ impl ActiveSegment {
         }
     }
 
+    /// Writes records and markers with `pwritev` into the file rather than by copying into
+    /// the mapping (`MapWriter::set_through_file`): for logs that flush after every append.
+    pub fn set_through_file(&mut self, on: bool) {
+        self.writer.set_through_file(on);
+    }
+
     /// The segment.
     #[must_use]
     pub fn segment(&self) -> &Arc<Segment> {
@@ -156,8 +162,7 @@ impl ActiveSegment {
             self.counts.last_lsn
         };
         let header = record::encode_header_seeded(&self.crc, lsn, KIND_MARKER, flags, &body);
-        self.writer.write(self.end, header.as_bytes());
-        self.writer.write(self.end + RECORD_HEADER_SIZE, &body);
+        self.writer.write_pair(self.end, header.as_bytes(), &body);
         self.end += MARKER_FRAMED_LEN;
         self.last_marker_end = self.end;
         self.records_since_marker = 0;
