@@ -7,6 +7,7 @@
 //! SIZE=4096 N=50000 cargo run --release --example append_steps          # W2
 //! SYNC_EVERY=1000 N=200000 cargo run --release --example append_steps   # W4
 //! REOPENS=5 cargo run --release --example append_steps                  # W5 open
+//! REPLAYS=3 cargo run --release --example append_steps                  # W5 replay
 //! ```
 //!
 //! `DIR` chooses where the temporary log goes (default: the system's temporary directory).
@@ -33,6 +34,7 @@ fn main() -> Result<(), interstice::Error> {
     let size = setting("SIZE", 128);
     let sync_every = setting("SYNC_EVERY", 0);
     let reopens = setting("REOPENS", 0);
+    let replays = setting("REPLAYS", 0);
     let dir = match std::env::var_os("DIR") {
         Some(parent) => tempfile::tempdir_in(parent),
         None => tempfile::tempdir(),
@@ -83,6 +85,24 @@ fn main() -> Result<(), interstice::Error> {
     }
     if reopens > 0 {
         println!("reopens after a clean close, ms: {}", opens.join(" "));
+    }
+
+    for _ in 0..replays {
+        let log = Log::open(dir.path(), Options::default())?;
+        let at = Instant::now();
+        let mut sum = 0u64;
+        let count = log.replay(interstice::Lsn(1), |record| {
+            sum += record.payload.iter().map(|&b| u64::from(b)).sum::<u64>();
+            Ok::<(), interstice::Error>(())
+        })?;
+        let took = at.elapsed();
+        println!(
+            "replay of {count} records (byte sum {sum}): {:.1} ms, {:.2}M records/s, {:.2} GB/s",
+            ms(took),
+            count as f64 / took.as_secs_f64() / 1e6,
+            (count as usize * size) as f64 / took.as_secs_f64() / 1e9,
+        );
+        log.close()?;
     }
     Ok(())
 }

@@ -122,7 +122,18 @@ fn base_dir(args: &Args) -> PathBuf {
     }
 }
 
+/// Lets the machine settle before a measured run: writes back every dirty page (the previous
+/// run's, whatever engine wrote it, and what removing its directory left to do) and waits a
+/// moment, so no engine is measured while another's write-out is still in flight.
+fn settle() {
+    // SAFETY: `sync` takes no arguments and only asks the kernel to write back dirty data.
+    unsafe { libc::sync() };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+}
+
+/// A fresh directory for one measured run, after `settle`.
 fn fresh(base: &Path) -> tempfile::TempDir {
+    settle();
     tempfile::Builder::new()
         .prefix("peers-")
         .tempdir_in(base)
@@ -204,6 +215,7 @@ fn main() {
                     _ => bytes / elapsed.as_secs_f64() / 1e6,
                 };
                 results.push(appended, engine.name(), value);
+                settle();
                 let r = engine.reopen_and_replay(dir.path(), pool, n);
                 if let Some(open_time) = r.open {
                     results.push(open, engine.name(), open_time.as_secs_f64() * 1e3);
@@ -312,7 +324,7 @@ fn w7(base: &Path, bytes: u64) -> W7 {
     }
     log.rotate_now().expect("w7: rotate");
     log.close().expect("w7: close");
-    
+
     let start = Instant::now();
     let log = Log::open(dir.path(), options).expect("w7: reopen");
     log.append(pool.get(n)).expect("w7: first append");

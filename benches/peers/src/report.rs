@@ -440,7 +440,7 @@ pub fn render(c: &Context<'_>) -> String {
         versions()
     );
     out.push_str(
-        "Every engine runs in a fresh directory on the same filesystem. Payloads come from a \
+        "Every engine runs in a fresh directory on the same filesystem; before each measured run (and before each reopen) the harness calls `sync()` and waits 100 ms, so that no run is measured while an earlier one's write-out (or the removal of its files) is still in flight. Payloads come from a \
          fixed-seed generator (a pool of 4,096 distinct payloads per size, cycled). A replay \
          hands every record over and the harness reads every payload byte (a byte sum), checked \
          against the expected sum. The page cache is warm for replays (each log was just \
