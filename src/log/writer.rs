@@ -466,7 +466,8 @@ impl Writer {
                 let sealed = previous
                     .seal()
                     .map_err(|e| Error::io("seal (msync)", previous.segment().path(), e));
-                // The previous segment is named only once the earlier seal has finished.
+                // The new segment is named only after the earlier seal (which names the
+                // segment before it) has finished, so no name ever leaves a gap.
                 if let Some(earlier) = earlier {
                     join_seal(earlier.handle, &dir)?;
                 }
