@@ -3,6 +3,8 @@
 //! and what they do (faulting pages in, releasing them, starting write-out) never changes a
 //! byte that is read back. A test binary of its own, so no other test's log adds threads.
 
+mod common;
+
 use interstice::{Log, Lsn, Options};
 
 /// Threads of this process whose name starts with `prefix` (names are cut to 15 bytes).
@@ -70,13 +72,5 @@ fn the_pager_starts_with_the_first_append_and_stops_at_close() {
     );
 
     let log = Log::open_read_only(dir.path(), options).unwrap();
-    let mut next = 1;
-    log.replay(Lsn(1), |record| {
-        assert_eq!(record.lsn, Lsn(next));
-        assert_eq!(record.payload, payload(next).as_slice());
-        next += 1;
-        Ok::<(), interstice::Error>(())
-    })
-    .unwrap();
-    assert_eq!(next, count + 1);
+    common::assert_replays(&log, count, payload);
 }

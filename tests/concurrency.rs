@@ -2,6 +2,8 @@
 //! every reader sees a contiguous run of records with the right bytes, never part of a
 //! batch, and at least what was published before it was taken.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
@@ -228,14 +230,6 @@ fn rotations_faster_than_seals_name_segments_in_order() {
     log.close().unwrap();
 
     let log = Log::open(dir.path(), options).unwrap();
-    let mut expected = 1;
-    log.replay(Lsn(1), |record| {
-        assert_eq!(record.lsn, Lsn(expected));
-        assert_eq!(record.payload, payload(expected).as_slice());
-        expected += 1;
-        Ok::<(), Error>(())
-    })
-    .unwrap();
-    assert_eq!(expected, rotations * 20 + 1);
+    common::assert_replays(&log, rotations * 20, payload);
     assert_eq!(named_segments(dir.path()).len() as u64, rotations + 1);
 }

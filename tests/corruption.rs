@@ -6,6 +6,8 @@
 //! damage, or yields a correct prefix of the original records (in `SkipCorrupt`, a subsequence
 //! of intact records) -- never wrong bytes, never a panic.
 
+mod common;
+
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader};
 use std::ops::Range;
@@ -13,6 +15,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use common::truncate_file;
 use interstice::format::{FOOTER_SIZE, framed_len, index_start};
 use interstice::{Durability, Error, Log, Lsn, Options, Outcome, RecoveryMode, SegmentId};
 
@@ -36,15 +39,6 @@ fn zero_range(path: &Path, range: Range<u64>) {
     let file = OpenOptions::new().write(true).open(path).unwrap();
     let zeroes = vec![0; usize::try_from(range.end - range.start).unwrap()];
     file.write_all_at(&zeroes, range.start).unwrap();
-}
-
-fn truncate_to(path: &Path, len: u64) {
-    OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_len(len)
-        .unwrap();
 }
 
 fn byte_at(path: &Path, offset: u64) -> u8 {
@@ -459,7 +453,7 @@ fn truncated_sealed_segment_is_an_error_naming_the_file() {
     for len in [10, 4096, SEGMENT_SIZE - 1] {
         let image = build();
         let path = segment_path(image.dir.path(), 2);
-        truncate_to(&path, len);
+        truncate_file(&path, len);
         for mode in [RecoveryMode::TolerateTornTail, RecoveryMode::Strict] {
             let error = Log::open(image.dir.path(), options(mode)).unwrap_err();
             assert!(
@@ -475,7 +469,7 @@ fn truncated_sealed_segment_is_an_error_naming_the_file() {
 fn truncated_active_segment_is_an_error_naming_the_file() {
     let image = build();
     let path = segment_path(image.dir.path(), 3);
-    truncate_to(&path, image.used[1] + 100);
+    truncate_file(&path, image.used[1] + 100);
     let error = Log::open(image.dir.path(), options(RecoveryMode::TolerateTornTail)).unwrap_err();
     assert!(
         matches!(&error, Error::Corrupt { path: p, .. } if *p == path),

@@ -5,13 +5,16 @@
 //! Foreign files beside the segments, a missing directory and segments truncated while the log
 //! is closed are in `tests/corruption.rs`; `RLIMIT_FSIZE` is there too.
 
-use std::fs::{self, OpenOptions};
+mod common;
+
+use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::truncate_file;
 use interstice::{Durability, Error, Log, Lsn, Options};
 
 const SEGMENT_SIZE: u64 = 64 * 1024;
@@ -43,16 +46,6 @@ fn filled(dir: &Path) -> (Log, u64) {
     (log, lsn)
 }
 
-/// Truncates `path` the way a foreign program would, through its own handle.
-fn truncate(path: &Path, len: u64) {
-    OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_len(len)
-        .unwrap();
-}
-
 #[test]
 fn sealed_segment_truncated_under_a_reader_is_an_error_not_a_sigbus() {
     let dir = tempfile::tempdir().unwrap();
@@ -62,7 +55,7 @@ fn sealed_segment_truncated_under_a_reader_is_an_error_not_a_sigbus() {
     let second = log.segments()[1].clone();
     let (first_lsn, last_lsn) = (second.first_lsn.unwrap().0, second.last_lsn.unwrap().0);
     assert_eq!(second.path, victim);
-    truncate(&victim, 8192);
+    truncate_file(&victim, 8192);
 
     // Every record before the cut comes back intact, then an error that names the file.
     let mut next = 1;
@@ -116,7 +109,7 @@ fn active_segment_truncated_under_the_writer_fails_the_next_sync() {
     }
     log.sync().unwrap();
     let active = log.segments().last().unwrap().path.clone();
-    truncate(&active, 4096);
+    truncate_file(&active, 4096);
     // The appends land in the (now zero-filled) mapping; making them durable must fail, so
     // none of them is acknowledged.
     for lsn in 21..=40 {
@@ -151,7 +144,7 @@ fn every_append_durability_notices_the_truncation_at_once() {
     .unwrap();
     log.append(&payload(1)).unwrap();
     let active = log.segments().last().unwrap().path.clone();
-    truncate(&active, 0);
+    truncate_file(&active, 0);
     let error = log.append(&payload(2)).unwrap_err();
     assert!(error.to_string().contains("truncated"), "{error}");
     assert_eq!(log.durable_lsn(), Lsn(1));
@@ -193,7 +186,7 @@ fn segment_longer_than_its_header_says_is_named() {
     for id in [2, 4] {
         let path = segment_path(dir.path(), id);
         let original = fs::read(&path).unwrap();
-        truncate(&path, SEGMENT_SIZE + 4096);
+        truncate_file(&path, SEGMENT_SIZE + 4096);
         for open in [Log::open, Log::open_read_only] {
             let error = open(dir.path(), options()).unwrap_err();
             let message = error.to_string();

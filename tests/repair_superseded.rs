@@ -4,8 +4,11 @@
 //! its superseded records: the records `truncate_after` had removed came back, in place of
 //! the ones appended after it. Verify and repair also counted superseded records as held.
 
+mod common;
+
 use std::path::Path;
 
+use common::records;
 use interstice::recovery::repair::{Strategy, repair};
 use interstice::recovery::verify::verify;
 use interstice::{Log, Lsn, Options};
@@ -15,16 +18,6 @@ fn options() -> Options {
         segment_size: 16 * 1024,
         ..Options::default()
     }
-}
-
-fn payloads(log: &Log) -> Vec<(u64, Vec<u8>)> {
-    log.reader()
-        .iter()
-        .map(|r| {
-            let r = r.unwrap();
-            (r.lsn.0, r.payload.to_vec())
-        })
-        .collect()
 }
 
 fn flip(path: &Path, offset: usize) {
@@ -76,7 +69,7 @@ fn truncating_repair_never_brings_back_records_truncate_after_removed() {
     assert!(report.refused.is_empty());
     assert_eq!(report.records_kept, 5);
     let log = Log::open(dir.path(), options()).unwrap();
-    assert_eq!(payloads(&log), expected(1..=5, "old"));
+    assert_eq!(records(&log), expected(1..=5, "old"));
     assert_eq!(log.last_lsn(), Lsn(5));
     assert_eq!(log.append(b"next").unwrap(), Lsn(6));
 }
@@ -94,5 +87,5 @@ fn truncating_repair_of_a_superseded_record_keeps_the_live_ones_before_it() {
     assert!(report.refused.is_empty());
     assert_eq!(report.records_kept, 5);
     let log = Log::open(dir.path(), options()).unwrap();
-    assert_eq!(payloads(&log), expected(1..=5, "old"));
+    assert_eq!(records(&log), expected(1..=5, "old"));
 }

@@ -1,6 +1,9 @@
 //! End-to-end behaviour of the log on real directories: rotation, reopen, lookups,
 //! truncation, torn tails and corruption.
 
+mod common;
+
+use common::records as all;
 use interstice::{Durability, Error, Log, Lsn, Options, Outcome, RecoveryMode};
 
 fn small() -> Options {
@@ -12,16 +15,6 @@ fn small() -> Options {
 
 fn payload(i: u64) -> Vec<u8> {
     format!("record-{i}-{}", "x".repeat((i % 50) as usize)).into_bytes()
-}
-
-fn all(log: &Log) -> Vec<(u64, Vec<u8>)> {
-    log.reader()
-        .iter()
-        .map(|r| {
-            let r = r.unwrap();
-            (r.lsn.0, r.payload.to_vec())
-        })
-        .collect()
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! Helpers shared by the command-line tests: run the built `interstice` binary, feed it
-//! stdin, read its JSON, and damage segment files on disk.
+//! Helpers shared by the tests: run the built `interstice` binary, feed it stdin, read its
+//! JSON, damage segment files on disk, and read a log back.
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -156,4 +156,39 @@ pub fn lines(range: std::ops::RangeInclusive<u64>) -> Vec<String> {
 /// A path as `&str`.
 pub fn s(path: &Path) -> &str {
     path.to_str().unwrap()
+}
+
+/// Every record a reader of `log` sees, as (LSN, payload).
+pub fn records(log: &interstice::Log) -> Vec<(u64, Vec<u8>)> {
+    log.reader()
+        .iter()
+        .map(|r| {
+            let r = r.unwrap();
+            (r.lsn.0, r.payload.to_vec())
+        })
+        .collect()
+}
+
+/// Truncates `path` to `len` bytes the way a foreign program would, through its own handle.
+pub fn truncate_file(path: &Path, len: u64) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
+/// Replays `log` from the start and checks that it holds exactly LSNs `1..=count`, each with
+/// `payload(lsn)`.
+pub fn assert_replays(log: &interstice::Log, count: u64, payload: impl Fn(u64) -> Vec<u8>) {
+    let mut next = 1;
+    log.replay(interstice::Lsn(1), |record| {
+        assert_eq!(record.lsn, interstice::Lsn(next));
+        assert_eq!(record.payload, payload(next).as_slice());
+        next += 1;
+        Ok::<(), interstice::Error>(())
+    })
+    .unwrap();
+    assert_eq!(next, count + 1, "records replayed");
 }
