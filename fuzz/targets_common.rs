@@ -12,6 +12,7 @@
 
 #[allow(dead_code)]
 mod fuzz_common {
+    use interstice::format::checksum::Binding;
     use interstice::format::footer;
     use interstice::format::header::HeaderInfo;
     use interstice::format::{data_capacity, payload_capacity};
@@ -28,14 +29,15 @@ mod fuzz_common {
     /// Scans `data` as a segment, decodes its header and footer; checks what comes back.
     pub fn segment_parse(data: &[u8]) {
         let header = HeaderInfo::decode(data).ok();
-        let (seed, base_lsn, size) = header.map_or((FIXED_SEED, 1, SEGMENT_SIZE), |h| {
-            (h.seed(), h.base_lsn, h.segment_size)
-        });
+        let (binding, base_lsn, size) =
+            header.map_or((Binding::current(FIXED_SEED), 1, SEGMENT_SIZE), |h| {
+                (h.binding(), h.base_lsn, h.segment_size)
+            });
         let capacities = [data.len(), data_capacity(size).min(data.len())];
         for capacity in capacities {
             for skip_damage in [false, true] {
                 let config = ScanConfig {
-                    seed,
+                    binding,
                     base_lsn,
                     payload_max: payload_capacity(size),
                     skip_damage,
@@ -59,7 +61,7 @@ mod fuzz_common {
                 }
             }
         }
-        if let Ok(Some(info)) = footer::decode(data, seed, data_capacity(size).min(data.len())) {
+        if let Ok(Some(info)) = footer::decode(data, binding.seed, data_capacity(size).min(data.len())) {
             assert!(info.data_end <= data.len() as u64);
             let index = footer::index_bytes(data, info.index_entries);
             assert_eq!(index.len(), info.index_entries as usize * 16);

@@ -133,8 +133,13 @@ fn inspect_tells_where_a_record_lives_and_what_it_holds() {
     assert_eq!(record["length"], 4);
     assert_eq!(record["hex"], "62657461");
     assert_eq!(record["text"], "beta");
-    assert_eq!(record["header_crc"].as_str().unwrap().len(), 8);
+    assert_eq!(record["format_version"], 2);
+    assert_eq!(record["check"], "xxh3");
     let bytes = std::fs::read(record["file"].as_str().unwrap()).unwrap();
+    let stored = u32::from_le_bytes(bytes[96..100].try_into().unwrap());
+    assert_eq!(record["header_check"], format!("{stored:08x}"));
+    let stored = u32::from_le_bytes(bytes[100..104].try_into().unwrap());
+    assert_eq!(record["payload_check"], format!("{stored:08x}"));
     assert_eq!(&bytes[96 + 24..96 + 28], b"beta");
     let (code, out, _) = run_text(&["inspect", s(dir.path()), "--lsn", "1"]);
     assert_eq!(code, 0);

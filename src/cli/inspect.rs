@@ -29,8 +29,10 @@ pub struct Args {
 
 /// What the record's header says.
 struct Framing {
-    header_crc: u32,
-    payload_crc: u32,
+    version: u32,
+    check: &'static str,
+    header_check: u32,
+    payload_check: u32,
     framed_len: usize,
     flags: u8,
 }
@@ -62,8 +64,10 @@ pub fn run(args: &Args) -> Outcome {
             "payload_offset": record.offset + RECORD_HEADER_SIZE as u64,
             "length": record.payload.len(),
             "framed_length": framing.framed_len,
-            "header_crc": format!("{:08x}", framing.header_crc),
-            "payload_crc": format!("{:08x}", framing.payload_crc),
+            "format_version": framing.version,
+            "check": framing.check,
+            "header_check": format!("{:08x}", framing.header_check),
+            "payload_check": format!("{:08x}", framing.payload_check),
             "batch_continues": framing.flags & record::FLAG_BATCH_CONTINUES != 0,
             "hex": hex(record.payload),
             "text": text,
@@ -85,8 +89,13 @@ pub fn run(args: &Args) -> Outcome {
         record.payload.len(),
         framing.framed_len
     )?;
-    writeln!(out, "header crc      {:08x}", framing.header_crc)?;
-    writeln!(out, "payload crc     {:08x}", framing.payload_crc)?;
+    writeln!(
+        out,
+        "format          version {} ({} checks)",
+        framing.version, framing.check
+    )?;
+    writeln!(out, "header check    {:08x}", framing.header_check)?;
+    writeln!(out, "payload check   {:08x}", framing.payload_check)?;
     writeln!(
         out,
         "batch continues {}",
@@ -127,15 +136,17 @@ fn framing(path: &std::path::Path, offset: u64, len: usize) -> Result<Framing, F
     file.read_exact_at(&mut bytes, offset)
         .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
     let payload_max = format::payload_capacity(info.segment_size);
-    let Step::Record(parsed) = record::parse(&bytes, 0, info.seed(), payload_max) else {
+    let Step::Record(parsed) = record::parse(&bytes, 0, info.binding(), payload_max) else {
         return Err(Failure::failed(format!(
             "{}: the record at byte {offset} changed while it was read",
             path.display()
         )));
     };
     Ok(Framing {
-        header_crc: parsed.header_crc,
-        payload_crc: u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]),
+        version: info.version,
+        check: info.binding().check.name(),
+        header_check: parsed.header_check,
+        payload_check: u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]),
         framed_len: parsed.framed_len,
         flags: parsed.flags,
     })

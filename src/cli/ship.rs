@@ -224,7 +224,7 @@ fn source_bytes(segment: &SegmentInfo) -> Result<Vec<u8>, Failure> {
     let header = HeaderInfo::decode(&bytes)
         .map_err(|e| Failure::failed(format!("{}: segment header: {e}", path.display())))?;
     let config = ScanConfig {
-        seed: header.seed(),
+        binding: header.binding(),
         base_lsn: header.base_lsn,
         payload_max: format::payload_capacity(header.segment_size),
         skip_damage: false,

@@ -5,7 +5,8 @@ use std::mem::offset_of;
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use super::{FORMAT_VERSION, SEGMENT_HEADER_SIZE, SEGMENT_SIZE_MAX, SEGMENT_SIZE_MIN, checksum};
+use super::checksum::{self, Binding, RecordCheck};
+use super::{FORMAT_VERSION, SEGMENT_HEADER_SIZE, SEGMENT_SIZE_MAX, SEGMENT_SIZE_MIN};
 
 /// The first eight bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"ISTCSEG\x01";
@@ -16,9 +17,9 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"ISTCSEG\x01";
 pub struct SegmentHeader {
     /// `SEGMENT_MAGIC`.
     pub magic: [u8; 8],
-    /// `FORMAT_VERSION` of the writer.
+    /// Format version of the writer (1 or 2).
     pub version: U32,
-    /// Reserved flags, zero in version 1.
+    /// Reserved flags, zero.
     pub flags: U32,
     /// Random identity of the log, shared by all its segments.
     pub log_id: U64,
@@ -28,7 +29,7 @@ pub struct SegmentHeader {
     pub base_lsn: U64,
     /// Length of the file in bytes.
     pub segment_size: U64,
-    /// Zero in version 1.
+    /// Zero.
     pub reserved: [u8; 12],
     /// CRC32 of bytes `0..60`.
     pub crc: U32,
@@ -39,6 +40,8 @@ const _: () = assert!(size_of::<SegmentHeader>() == SEGMENT_HEADER_SIZE);
 /// The validated contents of a segment header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HeaderInfo {
+    /// Format version of the segment: it says how its records are checked.
+    pub version: u32,
     /// Identity of the log.
     pub log_id: u64,
     /// The segment's id.
@@ -65,12 +68,24 @@ pub enum HeaderError {
 }
 
 impl HeaderInfo {
+    /// The header of a new segment, written in this build's `FORMAT_VERSION`.
+    #[must_use]
+    pub fn new(log_id: u64, segment_id: u64, base_lsn: u64, segment_size: u64) -> HeaderInfo {
+        HeaderInfo {
+            version: FORMAT_VERSION,
+            log_id,
+            segment_id,
+            base_lsn,
+            segment_size,
+        }
+    }
+
     /// Frames the header.
     #[must_use]
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_SIZE] {
         let mut header = SegmentHeader {
             magic: SEGMENT_MAGIC,
-            version: FORMAT_VERSION.into(),
+            version: self.version.into(),
             flags: 0.into(),
             log_id: self.log_id.into(),
             segment_id: self.segment_id.into(),
@@ -104,10 +119,12 @@ impl HeaderInfo {
         if checksum::plain(&header.as_bytes()[..covered]) != header.crc.get() {
             return Err(HeaderError::Damaged("checksum mismatch".into()));
         }
-        if header.version.get() != FORMAT_VERSION {
-            return Err(HeaderError::Version(header.version.get()));
+        let version = header.version.get();
+        if RecordCheck::of_version(version).is_none() {
+            return Err(HeaderError::Version(version));
         }
         let info = HeaderInfo {
+            version,
             log_id: header.log_id.get(),
             segment_id: header.segment_id.get(),
             base_lsn: header.base_lsn.get(),
@@ -127,10 +144,20 @@ impl HeaderInfo {
         Ok(info)
     }
 
-    /// The checksum seed of this segment's records.
+    /// The checksum seed of this segment (records, footer, index).
     #[must_use]
     pub fn seed(&self) -> u32 {
         checksum::segment_seed(self.log_id, self.segment_id)
+    }
+
+    /// The binding of this segment's record checks: its seed and its version's check.
+    #[must_use]
+    pub fn binding(&self) -> Binding {
+        Binding {
+            seed: self.seed(),
+            // `decode` accepts only versions with a check, and `new` writes the current one.
+            check: RecordCheck::of_version(self.version).unwrap_or(RecordCheck::Xxh3),
+        }
     }
 }
 
@@ -151,17 +178,29 @@ mod tests {
     use super::*;
 
     fn info() -> HeaderInfo {
-        HeaderInfo {
-            log_id: 0xfeed,
-            segment_id: 3,
-            base_lsn: 100,
-            segment_size: 64 * 1024,
-        }
+        HeaderInfo::new(0xfeed, 3, 100, 64 * 1024)
     }
 
     #[test]
     fn header_round_trips() {
         assert_eq!(HeaderInfo::decode(&info().encode()), Ok(info()));
+    }
+
+    #[test]
+    fn versions_1_and_2_decode_and_others_are_refused() {
+        for (version, check) in [(1, Some(RecordCheck::Crc32)), (2, Some(RecordCheck::Xxh3))] {
+            let old = HeaderInfo { version, ..info() };
+            let decoded = HeaderInfo::decode(&old.encode()).unwrap();
+            assert_eq!(decoded, old);
+            assert_eq!(Some(decoded.binding().check), check);
+        }
+        for version in [0, 3, 99] {
+            let other = HeaderInfo { version, ..info() };
+            assert_eq!(
+                HeaderInfo::decode(&other.encode()),
+                Err(HeaderError::Version(version))
+            );
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod header;
 pub mod record;
 
 /// Format version written by this build.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Every record starts at a multiple of this.
 pub const ALIGN: usize = 8;
 /// The unit of segment sizes.

@@ -9,7 +9,8 @@ use std::mem::offset_of;
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use super::{RECORD_HEADER_SIZE, align_up, checksum};
+use super::checksum::{Binding, Seeded};
+use super::{RECORD_HEADER_SIZE, align_up};
 use crate::error::Damage;
 
 /// A caller's record.
@@ -27,10 +28,11 @@ pub const FLAG_CLEAN_CLOSE: u8 = 2;
 #[derive(Clone, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
 pub struct RecordHeader {
-    /// CRC32 (seeded with the segment binding) of bytes `4..24` of this header.
-    pub header_crc: U32,
-    /// CRC32 (seeded with the segment binding) of the payload.
-    pub payload_crc: U32,
+    /// Check (the segment's `RecordCheck`, seeded with its binding) of bytes `4..24` of this
+    /// header.
+    pub header_check: U32,
+    /// Check (likewise) of the payload.
+    pub payload_check: U32,
     /// The record's LSN; for a marker, the last LSN it covers; for padding, the LSN before it.
     pub lsn: U64,
     /// Payload length in bytes.
@@ -70,8 +72,8 @@ pub struct Parsed<'a> {
     pub flags: u8,
     /// LSN field.
     pub lsn: u64,
-    /// Header checksum (what the segment chain hashes).
-    pub header_crc: u32,
+    /// Header check (what the segment chain hashes).
+    pub header_check: u32,
     /// The payload, borrowed.
     pub payload: &'a [u8],
     /// Bytes the record occupies, alignment included.
@@ -90,18 +92,24 @@ pub enum Step<'a> {
 }
 
 /// Frames a record at the start of `dst`, which must hold `framed_len(payload.len())` bytes
-/// (it is written in two pieces: the header then the payload). Returns the header checksum.
+/// (it is written in two pieces: the header then the payload). Returns the header check.
 ///
 /// # Panics
 /// If `dst` is too short; callers size it with `framed_len`.
-pub fn encode_header(seed: u32, lsn: u64, kind: u8, flags: u8, payload: &[u8]) -> RecordHeader {
-    encode_header_seeded(&checksum::Seeded::new(seed), lsn, kind, flags, payload)
+pub fn encode_header(
+    binding: Binding,
+    lsn: u64,
+    kind: u8,
+    flags: u8,
+    payload: &[u8],
+) -> RecordHeader {
+    encode_header_seeded(&binding.seeded(), lsn, kind, flags, payload)
 }
 
 /// `encode_header` with a prepared checksum (the writer's per-record path).
 #[inline]
 pub fn encode_header_seeded(
-    crc: &checksum::Seeded,
+    check: &Seeded,
     lsn: u64,
     kind: u8,
     flags: u8,
@@ -109,16 +117,16 @@ pub fn encode_header_seeded(
 ) -> RecordHeader {
     let len = u32::try_from(payload.len()).expect("payload length bounded by the segment size");
     let mut header = RecordHeader {
-        header_crc: 0.into(),
-        payload_crc: crc.crc(payload).into(),
+        header_check: 0.into(),
+        payload_check: check.check(payload).into(),
         lsn: lsn.into(),
         len: len.into(),
         kind,
         flags,
         reserved: [0; 2],
     };
-    let covered = offset_of!(RecordHeader, payload_crc);
-    header.header_crc = crc.crc(&header.as_bytes()[covered..]).into();
+    let covered = offset_of!(RecordHeader, payload_check);
+    header.header_check = check.check(&header.as_bytes()[covered..]).into();
     header
 }
 
@@ -145,8 +153,8 @@ pub fn decode_marker(payload: &[u8]) -> Option<(u64, u32)> {
 /// Parses the record at `offset` of `data`, which ends at the data area's capacity.
 /// `payload_max` bounds the length field.
 #[must_use]
-pub fn parse(data: &[u8], offset: usize, seed: u32, payload_max: u64) -> Step<'_> {
-    parse_seeded(data, offset, &checksum::Seeded::new(seed), payload_max)
+pub fn parse(data: &[u8], offset: usize, binding: Binding, payload_max: u64) -> Step<'_> {
+    parse_seeded(data, offset, &binding.seeded(), payload_max)
 }
 
 /// `parse` with a prepared checksum (the walks' per-record path).
@@ -155,10 +163,10 @@ pub fn parse(data: &[u8], offset: usize, seed: u32, payload_max: u64) -> Step<'_
 pub fn parse_seeded<'a>(
     data: &'a [u8],
     offset: usize,
-    crc: &checksum::Seeded,
+    check: &Seeded,
     payload_max: u64,
 ) -> Step<'a> {
-    parse_with(data, offset, crc, payload_max, true)
+    parse_with(data, offset, check, payload_max, true)
 }
 
 /// `parse_seeded`, optionally without checking a data payload's checksum (the header's still is,
@@ -169,7 +177,7 @@ pub fn parse_seeded<'a>(
 pub fn parse_with<'a>(
     data: &'a [u8],
     offset: usize,
-    crc: &checksum::Seeded,
+    check: &Seeded,
     payload_max: u64,
     check_payload: bool,
 ) -> Step<'a> {
@@ -189,8 +197,8 @@ pub fn parse_with<'a>(
     if bytes.iter().all(|&b| b == 0) {
         return Step::End;
     }
-    let covered = offset_of!(RecordHeader, payload_crc);
-    if crc.crc(&bytes[covered..]) != header.header_crc.get() {
+    let covered = offset_of!(RecordHeader, payload_check);
+    if check.check(&bytes[covered..]) != header.header_check.get() {
         return Step::Bad(Damage::HeaderChecksum);
     }
     let kind = header.kind;
@@ -208,14 +216,14 @@ pub fn parse_with<'a>(
     }
     let payload = &data[start..start + header.len.get() as usize];
     // Markers and padding are always checked whole: a walk trusts what they say.
-    if (check_payload || kind != KIND_DATA) && crc.crc(payload) != header.payload_crc.get() {
+    if (check_payload || kind != KIND_DATA) && check.check(payload) != header.payload_check.get() {
         return Step::Bad(Damage::PayloadChecksum);
     }
     Step::Record(Parsed {
         kind,
         flags: header.flags,
         lsn: header.lsn.get(),
-        header_crc: header.header_crc.get(),
+        header_check: header.header_check.get(),
         payload,
         framed_len: framed,
     })
@@ -228,13 +236,13 @@ pub fn parse_with<'a>(
 /// If `dst` is shorter than the framed record.
 pub fn frame_into(
     dst: &mut [u8],
-    seed: u32,
+    binding: Binding,
     lsn: u64,
     kind: u8,
     flags: u8,
     payload: &[u8],
 ) -> usize {
-    let header = encode_header(seed, lsn, kind, flags, payload);
+    let header = encode_header(binding, lsn, kind, flags, payload);
     let framed = align_up(RECORD_HEADER_SIZE + payload.len());
     dst[..RECORD_HEADER_SIZE].copy_from_slice(header.as_bytes());
     dst[RECORD_HEADER_SIZE..RECORD_HEADER_SIZE + payload.len()].copy_from_slice(payload);
@@ -245,56 +253,83 @@ pub fn frame_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::checksum::RecordCheck;
+
+    const B9: Binding = Binding {
+        seed: 9,
+        check: RecordCheck::Xxh3,
+    };
+    const B10: Binding = Binding {
+        seed: 10,
+        check: RecordCheck::Xxh3,
+    };
 
     #[test]
     fn record_round_trips() {
         let mut buf = vec![0; 64];
-        let framed = frame_into(&mut buf, 9, 5, KIND_DATA, 0, b"hello");
+        let framed = frame_into(&mut buf, B9, 5, KIND_DATA, 0, b"hello");
         assert_eq!(framed, 32);
-        let Step::Record(parsed) = parse(&buf, 0, 9, 100) else {
+        let Step::Record(parsed) = parse(&buf, 0, B9, 100) else {
             panic!("record did not parse");
         };
         assert_eq!(
             (parsed.lsn, parsed.payload, parsed.kind),
             (5, &b"hello"[..], KIND_DATA)
         );
-        assert!(matches!(parse(&buf, 32, 9, 100), Step::End));
+        assert!(matches!(parse(&buf, 32, B9, 100), Step::End));
     }
 
     #[test]
     fn wrong_seed_never_validates() {
         let mut buf = vec![0; 64];
-        frame_into(&mut buf, 9, 5, KIND_DATA, 0, b"hello");
+        frame_into(&mut buf, B9, 5, KIND_DATA, 0, b"hello");
         assert!(matches!(
-            parse(&buf, 0, 10, 100),
+            parse(&buf, 0, B10, 100),
             Step::Bad(Damage::HeaderChecksum)
         ));
     }
 
     #[test]
-    fn every_flipped_bit_is_detected() {
-        let mut buf = vec![0; 40];
-        frame_into(&mut buf, 9, 5, KIND_DATA, 0, b"hello world");
-        for bit in 0..(RECORD_HEADER_SIZE + 11) * 8 {
-            let mut damaged = buf.clone();
-            damaged[bit / 8] ^= 1 << (bit % 8);
-            assert!(
-                !matches!(parse(&damaged, 0, 9, 100), Step::Record(_)),
-                "bit {bit}"
-            );
+    fn every_flipped_bit_is_detected_in_both_versions() {
+        for check in [RecordCheck::Crc32, RecordCheck::Xxh3] {
+            let binding = Binding { seed: 9, check };
+            let mut buf = vec![0; 40];
+            frame_into(&mut buf, binding, 5, KIND_DATA, 0, b"hello world");
+            for bit in 0..(RECORD_HEADER_SIZE + 11) * 8 {
+                let mut damaged = buf.clone();
+                damaged[bit / 8] ^= 1 << (bit % 8);
+                assert!(
+                    !matches!(parse(&damaged, 0, binding, 100), Step::Record(_)),
+                    "{check:?} bit {bit}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn a_record_validates_only_under_its_own_version() {
+        let mut buf = vec![0; 64];
+        frame_into(&mut buf, B9, 5, KIND_DATA, 0, b"hello");
+        let v1 = Binding {
+            seed: 9,
+            check: RecordCheck::Crc32,
+        };
+        assert!(matches!(
+            parse(&buf, 0, v1, 100),
+            Step::Bad(Damage::HeaderChecksum)
+        ));
     }
 
     #[test]
     fn oversized_length_is_rejected_without_reading_past_the_end() {
         let mut buf = vec![0; 64];
-        frame_into(&mut buf, 9, 5, KIND_DATA, 0, &[1; 30]);
+        frame_into(&mut buf, B9, 5, KIND_DATA, 0, &[1; 30]);
         assert!(matches!(
-            parse(&buf[..40], 0, 9, 100),
+            parse(&buf[..40], 0, B9, 100),
             Step::Bad(Damage::LengthOutOfBounds(30))
         ));
         assert!(matches!(
-            parse(&buf, 0, 9, 10),
+            parse(&buf, 0, B9, 10),
             Step::Bad(Damage::LengthOutOfBounds(30))
         ));
     }

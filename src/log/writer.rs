@@ -99,12 +99,7 @@ impl Unnamed {
         base_lsn: u64,
     ) -> Unnamed {
         let Prepared { path, mut map } = prepared;
-        let header = HeaderInfo {
-            log_id,
-            segment_id: id.0,
-            base_lsn,
-            segment_size,
-        };
+        let header = HeaderInfo::new(log_id, id.0, base_lsn, segment_size);
         map.exclusive()[..SEGMENT_HEADER_SIZE].copy_from_slice(&header.encode());
         let payload_max = payload_capacity(segment_size);
         let segment = Arc::new(Segment::new(
@@ -122,7 +117,7 @@ impl Unnamed {
             Vec::new(),
         ));
         let start = Scan::start(&ScanConfig {
-            seed: header.seed(),
+            binding: header.binding(),
             base_lsn,
             payload_max,
             skip_damage: false,

@@ -175,15 +175,14 @@ fn load(
         }
     };
     check_header(context, &header, id, len, path)?;
-    let seed = header.seed();
     let capacity = data_capacity(header.segment_size);
     let config = ScanConfig {
-        seed,
+        binding: header.binding(),
         base_lsn: header.base_lsn,
         payload_max: payload_capacity(header.segment_size),
         skip_damage: context.skip(),
     };
-    let footer = footer::decode(map.whole(), seed, capacity);
+    let footer = footer::decode(map.whole(), header.seed(), capacity);
     let loaded = match footer {
         Ok(Some(info)) if info.segment_id == id.0 => {
             load_sealed(context, path, header, map, &config, info)?
@@ -396,8 +395,14 @@ fn load_active(
         let skipped = skipped_ranges(&walk);
         if context.writable {
             let ranges = ranges_to_pad(&walk);
-            let files =
-                repair::pad_ranges(context.dir, path, id, map.exclusive(), config.seed, &ranges)?;
+            let files = repair::pad_ranges(
+                context.dir,
+                path,
+                id,
+                map.exclusive(),
+                config.binding,
+                &ranges,
+            )?;
             recovery_quarantined.extend(files);
             map.flush(0..capacity)
                 .map_err(|e| Error::io("msync", path, e))?;
@@ -465,7 +470,7 @@ fn load_unsealable(
                     path,
                     id,
                     bytes,
-                    config.seed,
+                    config.binding,
                     &[range],
                 )?);
             } else if !range.is_empty() {

@@ -10,6 +10,7 @@ use crate::disk::dir::QUARANTINE_PREFIX;
 use crate::disk::file;
 use crate::disk::mmap::Mapping;
 use crate::error::{Damage, Error, Result};
+use crate::format::checksum::Binding;
 use crate::format::footer::{self, FooterInfo};
 use crate::format::header::HeaderInfo;
 use crate::format::record::{self, KIND_PAD};
@@ -42,7 +43,7 @@ pub fn pad_ranges(
     path: &Path,
     id: SegmentId,
     segment: &mut [u8],
-    seed: u32,
+    binding: Binding,
     ranges: &[Range<usize>],
 ) -> Result<Vec<PathBuf>> {
     let mut quarantined = Vec::new();
@@ -57,7 +58,14 @@ pub fn pad_ranges(
         }
         quarantined.push(quarantine(dir, id, range.start, &segment[range.clone()])?);
         let zeroes = vec![0; range.len() - RECORD_HEADER_SIZE];
-        record::frame_into(&mut segment[range.clone()], seed, 0, KIND_PAD, 0, &zeroes);
+        record::frame_into(
+            &mut segment[range.clone()],
+            binding,
+            0,
+            KIND_PAD,
+            0,
+            &zeroes,
+        );
     }
     Ok(quarantined)
 }
@@ -96,7 +104,7 @@ pub fn reseal(path: &Path, segment: &mut [u8], config: &ScanConfig) -> Result<Fo
     // Clear the old footer region first so a shorter index leaves no stale entries behind.
     let index_at = crate::format::index_start(segment.len() as u64);
     segment[index_at..].fill(0);
-    footer::seal_into(segment, config.seed, &info, &walk.index);
+    footer::seal_into(segment, config.binding.seed, &info, &walk.index);
     Ok(info)
 }
 
@@ -471,13 +479,13 @@ fn execute(dir: &Path, action: &Action) -> Result<Vec<PathBuf>> {
         } => {
             let mut map = map_file(path, true)?;
             let range = to_usize(range);
-            let seed = header_of(path, map.whole())?.seed();
+            let binding = header_of(path, map.whole())?.binding();
             let saved = pad_ranges(
                 dir,
                 path,
                 *id,
                 map.exclusive(),
-                seed,
+                binding,
                 std::slice::from_ref(&range),
             )?;
             map.flush(range).map_err(|e| Error::io("msync", path, e))?;

@@ -14,7 +14,6 @@ use zerocopy::IntoBytes;
 use crate::disk::dir::{self, QUARANTINE_PREFIX};
 use crate::disk::mmap::Mapping;
 use crate::error::{Damage, Error, Result};
-use crate::format::checksum::Seeded;
 use crate::format::footer::{self, FooterInfo};
 use crate::format::header::{HeaderError, HeaderInfo};
 use crate::format::record::{self, KIND_DATA, Step};
@@ -263,12 +262,12 @@ fn records_below(
     config: &ScanConfig,
     lsn_end: u64,
 ) -> (u64, Option<Lsn>, Option<Lsn>, Option<u64>) {
-    let crc = Seeded::new(config.seed);
+    let check = config.binding.seeded();
     let (mut records, mut first, mut last) = (0, None, None);
     let mut offset = SEGMENT_HEADER_SIZE;
     while offset < end {
         let Step::Record(parsed) =
-            record::parse_with(data, offset, &crc, config.payload_max, false)
+            record::parse_with(data, offset, &check, config.payload_max, false)
         else {
             break;
         };
@@ -399,7 +398,7 @@ fn classify(
         last_good_lsn: Lsn(last_good_lsn),
     };
     let footer_at = (bytes.len() - FOOTER_SIZE) as u64;
-    match footer::decode(bytes, config.seed, capacity) {
+    match footer::decode(bytes, config.binding.seed, capacity) {
         Ok(Some(info)) if info.segment_id == id.0 => {
             let status = match sealed_damage(bytes, walk, &info) {
                 Some((offset, damage)) => corrupt(offset as u64, damage),
@@ -446,7 +445,7 @@ fn classify(
 #[must_use]
 pub fn scan_config(header: &HeaderInfo) -> ScanConfig {
     ScanConfig {
-        seed: header.seed(),
+        binding: header.binding(),
         base_lsn: header.base_lsn,
         payload_max: payload_capacity(header.segment_size),
         skip_damage: false,

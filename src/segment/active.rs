@@ -22,7 +22,7 @@ pub struct ActiveSegment {
     segment: Arc<Segment>,
     writer: MapWriter,
     seed: u32,
-    crc: Seeded,
+    check: Seeded,
     end: usize,
     counts: Counts,
     next_index_at: usize,
@@ -45,7 +45,7 @@ impl ActiveSegment {
         writer.freeze(scan.end);
         ActiveSegment {
             seed: segment.header().seed(),
-            crc: Seeded::new(segment.header().seed()),
+            check: segment.header().binding().seeded(),
             writer,
             end: scan.end,
             counts: Counts {
@@ -104,7 +104,7 @@ impl ActiveSegment {
     #[inline]
     pub fn write(&mut self, lsn: u64, flags: u8, payload: &[u8]) {
         let offset = self.end;
-        let header = record::encode_header_seeded(&self.crc, lsn, KIND_DATA, flags, payload);
+        let header = record::encode_header_seeded(&self.check, lsn, KIND_DATA, flags, payload);
         self.writer.write_pair(offset, header.as_bytes(), payload);
         if offset >= self.next_index_at {
             self.segment.push_index(IndexEntry::new(lsn, offset as u64));
@@ -161,7 +161,7 @@ impl ActiveSegment {
         } else {
             self.counts.last_lsn
         };
-        let header = record::encode_header_seeded(&self.crc, lsn, KIND_MARKER, flags, &body);
+        let header = record::encode_header_seeded(&self.check, lsn, KIND_MARKER, flags, &body);
         self.writer.write_pair(self.end, header.as_bytes(), &body);
         self.end += MARKER_FRAMED_LEN;
         self.last_marker_end = self.end;
@@ -238,7 +238,7 @@ fn chain_of(data: &[u8], seed: u32) -> u32 {
             break;
         };
         if header.kind == KIND_DATA {
-            chain.push(header.header_crc.get());
+            chain.push(header.header_check.get());
         }
         offset += framed_len(header.len.get() as usize);
     }

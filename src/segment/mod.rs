@@ -28,8 +28,7 @@ pub struct Segment {
     id: SegmentId,
     path: PathBuf,
     header: HeaderInfo,
-    seed: u32,
-    crc: Seeded,
+    check: Seeded,
     payload_max: u64,
     map: Arc<Mapping>,
     data_end: AtomicUsize,
@@ -98,8 +97,7 @@ impl Segment {
         Segment {
             id: SegmentId(header.segment_id),
             path,
-            seed: header.seed(),
-            crc: Seeded::new(header.seed()),
+            check: header.binding().seeded(),
             header,
             payload_max,
             map,
@@ -173,7 +171,7 @@ impl Segment {
     #[must_use]
     pub fn scan_config(&self, skip_damage: bool) -> ScanConfig {
         ScanConfig {
-            seed: self.seed,
+            binding: self.header.binding(),
             base_lsn: self.header.base_lsn,
             payload_max: self.payload_max,
             skip_damage,
@@ -393,7 +391,7 @@ impl<'a> Iterator for Cursor<'a> {
     type Item = Result<Record<'a>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let crc = &self.segment.crc;
+        let check = &self.segment.check;
         let payload_max = self.segment.payload_max;
         let skipped = self.segment.skipped.get().map_or(&[][..], Vec::as_slice);
         while !self.done {
@@ -403,7 +401,7 @@ impl<'a> Iterator for Cursor<'a> {
                 self.offset = range.end;
                 continue;
             }
-            let damage = match record::parse_seeded(self.data, self.offset, crc, payload_max) {
+            let damage = match record::parse_seeded(self.data, self.offset, check, payload_max) {
                 Step::End if self.offset >= self.data.len() => {
                     self.done = true;
                     return self

@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use crate::error::Damage;
-use crate::format::checksum::{Chain, Seeded};
+use crate::format::checksum::{Binding, Chain};
 use crate::format::footer::IndexEntry;
 use crate::format::record::{
     self, FLAG_BATCH_CONTINUES, FLAG_CLEAN_CLOSE, KIND_DATA, KIND_MARKER, KIND_PAD, Parsed, Step,
@@ -15,8 +15,8 @@ use crate::ids::Lsn;
 /// What a scan needs to know about the segment.
 #[derive(Clone, Copy, Debug)]
 pub struct ScanConfig {
-    /// Checksum seed of the segment.
-    pub seed: u32,
+    /// Checksum binding of the segment.
+    pub binding: Binding,
     /// LSN of the segment's first record.
     pub base_lsn: u64,
     /// Largest payload accepted.
@@ -90,7 +90,7 @@ impl Scan {
             records: 0,
             first_lsn: 0,
             last_lsn: config.base_lsn - 1,
-            chain: Chain::new(config.seed),
+            chain: Chain::new(config.binding.seed),
             index: Vec::new(),
             next_index_at: SEGMENT_HEADER_SIZE,
             last_marker_end: SEGMENT_HEADER_SIZE,
@@ -110,7 +110,7 @@ impl Scan {
     }
 
     /// Accepts one data record at `offset`.
-    pub fn push_data(&mut self, offset: usize, lsn: u64, header_crc: u32, framed_len: usize) {
+    pub fn push_data(&mut self, offset: usize, lsn: u64, header_check: u32, framed_len: usize) {
         if offset >= self.next_index_at {
             self.index.push(IndexEntry::new(lsn, offset as u64));
             self.next_index_at = offset + INDEX_STRIDE;
@@ -120,7 +120,7 @@ impl Scan {
         }
         self.records += 1;
         self.last_lsn = lsn;
-        self.chain.push(header_crc);
+        self.chain.push(header_check);
         self.records_since_marker += 1;
         self.gap_allowed = false;
         self.ended_clean = false;
@@ -195,11 +195,11 @@ pub fn scan_from(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut
 
 fn walk(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut Scan, payloads: bool) {
     let data = &bytes[..capacity.min(bytes.len())];
-    let crc = Seeded::new(config.seed);
+    let check = config.binding.seeded();
     let mut batch_start: Option<Scan> = None;
     let mut offset = state.end;
     loop {
-        let damage = match record::parse_with(data, offset, &crc, config.payload_max, payloads) {
+        let damage = match record::parse_with(data, offset, &check, config.payload_max, payloads) {
             Step::End => match batch_start.take() {
                 None => {
                     state.stop = Stop::End;
@@ -229,7 +229,7 @@ fn walk(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut Scan, pa
                             state.push_data(
                                 offset,
                                 parsed.lsn,
-                                parsed.header_crc,
+                                parsed.header_check,
                                 parsed.framed_len,
                             );
                             offset = state.end;
@@ -283,10 +283,10 @@ fn walk(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut Scan, pa
 /// The first offset after `from` where a record that could continue the sequence validates.
 #[must_use]
 pub fn resync(data: &[u8], from: usize, config: &ScanConfig, last_lsn: u64) -> Option<usize> {
-    let crc = Seeded::new(config.seed);
+    let check = config.binding.seeded();
     let mut offset = from + ALIGN;
     while offset + RECORD_HEADER_SIZE <= data.len() {
-        if let Step::Record(parsed) = record::parse_seeded(data, offset, &crc, config.payload_max)
+        if let Step::Record(parsed) = record::parse_seeded(data, offset, &check, config.payload_max)
             && (parsed.kind != KIND_DATA || parsed.lsn > last_lsn)
         {
             return Some(offset);
@@ -301,13 +301,13 @@ pub fn resync(data: &[u8], from: usize, config: &ScanConfig, last_lsn: u64) -> O
 /// it was written. Damage there is corruption, not a torn tail.
 #[must_use]
 pub fn vouched_by_later_marker(data: &[u8], from: usize, config: &ScanConfig) -> bool {
-    let crc = Seeded::new(config.seed);
+    let check = config.binding.seeded();
     let mut offset = from + ALIGN;
     while offset + RECORD_HEADER_SIZE <= data.len() {
         // The kind byte is cheap to test before any checksum.
         if data[offset + 20] == KIND_MARKER
             && let Step::Record(parsed) =
-                record::parse_seeded(data, offset, &crc, config.payload_max)
+                record::parse_seeded(data, offset, &check, config.payload_max)
             && parsed.kind == KIND_MARKER
             && record::decode_marker(parsed.payload)
                 .is_some_and(|(covered, _)| covered > from as u64)
@@ -342,11 +342,11 @@ mod tests {
     use super::*;
     use crate::format::record::{encode_marker, frame_into};
 
-    const SEED: u32 = 0xabcd;
+    const SEED: Binding = Binding::current(0xabcd);
 
     fn config(skip: bool) -> ScanConfig {
         ScanConfig {
-            seed: SEED,
+            binding: SEED,
             base_lsn: 1,
             payload_max: 1000,
             skip_damage: skip,

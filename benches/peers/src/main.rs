@@ -11,9 +11,11 @@
 //! below its hand-written marker), `--dir PATH` (where the temporary logs go; default the
 //! system temporary directory unless it is a tmpfs, then the current directory), `--engines
 //! a,b` and `--workloads w1,w2,w3,w4,w6` (subsets, for profiling one engine on one workload;
-//! W5 runs with W1 and W2), `--no-w7` (skip the 4 GiB open/replay-heap measurement).
+//! W5 runs with W1 and W2), `--no-w7` (skip the 4 GiB open/replay-heap measurement),
+//! `--checksums` (only time one call of each candidate record check, best of `--runs`).
 
 mod alloc;
+mod checksums;
 mod engines;
 mod report;
 mod workload;
@@ -37,6 +39,8 @@ pub struct Args {
     pub dir: Option<PathBuf>,
     pub engines: Option<Vec<String>>,
     pub w7: bool,
+    /// Only time the record checks.
+    pub checksums: bool,
     /// Workload groups to run (`w1`, `w2` (each with its W5 reopen), `w3`, `w4`, `w6`).
     pub workloads: Option<Vec<String>>,
     /// The arguments as given, for the report.
@@ -52,6 +56,7 @@ fn parse_args() -> Args {
         dir: None,
         engines: None,
         w7: true,
+        checksums: false,
         workloads: None,
         raw: raw.clone(),
     };
@@ -70,6 +75,7 @@ fn parse_args() -> Args {
                 args.engines = Some(value().split(',').map(str::to_owned).collect());
             }
             "--no-w7" => args.w7 = false,
+            "--checksums" => args.checksums = true,
             "--workloads" => {
                 args.workloads = Some(value().split(',').map(str::to_owned).collect());
             }
@@ -86,7 +92,7 @@ fn usage(message: &str) -> ! {
     eprintln!(
         "{message}\nusage: interstice-peers [--runs N] [--scale F] [--write PATH] [--dir PATH] \
          [--engines floor,interstice,okaywal,raft-engine,spacetimedb-commitlog] \
-         [--workloads w1,w2,w3,w4,w6] [--no-w7]"
+         [--workloads w1,w2,w3,w4,w6] [--no-w7] [--checksums]"
     );
     std::process::exit(2)
 }
@@ -148,6 +154,10 @@ pub fn loadavg() -> String {
 
 fn main() {
     let args = parse_args();
+    if args.checksums {
+        checksums::run(args.runs);
+        return;
+    }
     let sizes = Sizes::scaled(args.scale);
     let base = base_dir(&args);
     let all: Vec<Box<dyn Engine>> = vec![
