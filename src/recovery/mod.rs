@@ -290,7 +290,7 @@ fn load_sealed(
             && walk.skipped.is_empty()
             && walk.end as u64 == info.data_end
             && walk.records == info.records
-            && walk.chain.value() == info.chain;
+            && walk.chain_value() == Some(info.chain);
         if !agrees && !context.skip() {
             let (offset, damage) = match walk.stop {
                 Stop::Damage { offset, damage } => (offset, damage),
@@ -499,7 +499,7 @@ fn load_unsealable(
             last_lsn: if walk.records == 0 { 0 } else { walk.last_lsn },
             records: walk.records,
             data_end: walk.end as u64,
-            chain: walk.chain.value(),
+            chain: walk.chain_value().unwrap_or_default(),
             index_entries: 0,
         }
     };

@@ -98,7 +98,7 @@ pub fn reseal(path: &Path, segment: &mut [u8], config: &ScanConfig) -> Result<Fo
         last_lsn: if walk.records == 0 { 0 } else { walk.last_lsn },
         records: walk.records,
         data_end: walk.end as u64,
-        chain: walk.chain.value(),
+        chain: walk.chain_value().unwrap_or_default(),
         index_entries: u32::try_from(walk.index.len()).unwrap_or(u32::MAX),
     };
     // Clear the old footer region first so a shorter index leaves no stale entries behind.

@@ -465,7 +465,7 @@ fn sealed_damage(bytes: &[u8], walk: &Scan, info: &FooterInfo) -> Option<(usize,
     let index = footer::index_bytes(bytes, info.index_entries);
     let agrees = walk.end == data_end
         && walk.records == info.records
-        && walk.chain.value() == info.chain
+        && walk.chain_value() == Some(info.chain)
         && (walk.records == 0
             || (walk.first_lsn, walk.last_lsn) == (info.first_lsn, info.last_lsn))
         && index == walk.index.as_bytes();

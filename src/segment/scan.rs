@@ -59,8 +59,9 @@ pub struct Scan {
     pub first_lsn: u64,
     /// LSN of the last data record, or `base_lsn - 1` if none.
     pub last_lsn: u64,
-    /// Chain over the data records' header checksums.
-    pub chain: Chain,
+    /// Chain over the data records' header checks; `None` for a header-only walk
+    /// (`scan_headers`), which has no use for it and skips its cost.
+    pub chain: Option<Chain>,
     /// Sparse index of the data records.
     pub index: Vec<IndexEntry>,
     /// Offset at which the next index entry is due.
@@ -90,7 +91,7 @@ impl Scan {
             records: 0,
             first_lsn: 0,
             last_lsn: config.base_lsn - 1,
-            chain: Chain::new(config.binding.seed),
+            chain: Some(Chain::new(config.binding.seed)),
             index: Vec::new(),
             next_index_at: SEGMENT_HEADER_SIZE,
             last_marker_end: SEGMENT_HEADER_SIZE,
@@ -101,6 +102,12 @@ impl Scan {
             stale_markers: Vec::new(),
             ended_clean: false,
         }
+    }
+
+    /// The chain's value, `None` after a header-only walk.
+    #[must_use]
+    pub fn chain_value(&self) -> Option<u32> {
+        self.chain.as_ref().map(Chain::value)
     }
 
     /// The last LSN accepted, as an `Lsn`.
@@ -120,7 +127,9 @@ impl Scan {
         }
         self.records += 1;
         self.last_lsn = lsn;
-        self.chain.push(header_check);
+        if let Some(chain) = &mut self.chain {
+            chain.push(header_check);
+        }
         self.records_since_marker += 1;
         self.gap_allowed = false;
         self.ended_clean = false;
@@ -178,12 +187,13 @@ pub fn scan(bytes: &[u8], capacity: usize, config: &ScanConfig) -> Scan {
     state
 }
 
-/// Walks like `scan` but checks only record headers, not payload checksums: for a segment
-/// that a clean close left complete (payloads are checked when read). Use the result only if
-/// it `ended_clean`; otherwise walk again with `scan`.
+/// Walks like `scan` but checks only record headers, not payload checksums, and keeps no
+/// chain: for a segment that a clean close left complete (payloads are checked when read).
+/// Use the result only if it `ended_clean`; otherwise walk again with `scan`.
 #[must_use]
 pub fn scan_headers(bytes: &[u8], capacity: usize, config: &ScanConfig) -> Scan {
     let mut state = Scan::start(config);
+    state.chain = None;
     walk(bytes, capacity, config, &mut state, false);
     state
 }
