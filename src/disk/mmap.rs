@@ -93,6 +93,20 @@ impl Mapping {
         self.len
     }
 
+    /// `fsync` of a writable mapping's file: its dirty pages and also what `msync` leaves out
+    /// (the times and the other metadata the writes through the mapping changed), so no
+    /// journal commit is left for a later flush to wait on. Unlike `flush`, it does not check
+    /// the file's length: call it after a `flush`.
+    ///
+    /// # Errors
+    /// The OS error of `fsync`.
+    pub fn sync_all(&self) -> io::Result<()> {
+        match &self.file {
+            Some(file) => file.sync_all(),
+            None => Ok(()),
+        }
+    }
+
     /// Always false: a mapping covers a non-empty file.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -10,6 +10,11 @@ use super::{FOOTER_SIZE, INDEX_ENTRY_SIZE, checksum, index_capacity, index_start
 /// The first eight bytes of a seal footer.
 pub const FOOTER_MAGIC: [u8; 8] = *b"ISTCEND\x01";
 
+/// The first eight bytes of a close summary: the footer a clean close writes into an unsealed
+/// (version 2) segment, in the same layout, so that the next open need not walk its records.
+/// It does not seal the segment; `decode` reads it as "not sealed".
+pub const CLOSE_MAGIC: [u8; 8] = *b"ISTCCLS\x01";
+
 /// The footer in the last 64 bytes of a sealed segment.
 #[derive(Clone, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
@@ -88,6 +93,24 @@ pub struct FooterInfo {
 /// If the index does not fit its reserved region (the writer indexes at most one entry per
 /// `INDEX_STRIDE` bytes, which is what the region is sized for).
 pub fn seal_into(segment: &mut [u8], seed: u32, info: &FooterInfo, index: &[IndexEntry]) {
+    write_into(segment, FOOTER_MAGIC, seed, info, index);
+}
+
+/// Writes the index and a close summary (`CLOSE_MAGIC`) into the tail of `segment`.
+///
+/// # Panics
+/// As `seal_into`.
+pub fn close_into(segment: &mut [u8], seed: u32, info: &FooterInfo, index: &[IndexEntry]) {
+    write_into(segment, CLOSE_MAGIC, seed, info, index);
+}
+
+fn write_into(
+    segment: &mut [u8],
+    magic: [u8; 8],
+    seed: u32,
+    info: &FooterInfo,
+    index: &[IndexEntry],
+) {
     let size = segment.len() as u64;
     assert!(
         index.len() <= index_capacity(size),
@@ -97,16 +120,31 @@ pub fn seal_into(segment: &mut [u8], seed: u32, info: &FooterInfo, index: &[Inde
     let start = index_start(size);
     let index_bytes = index.as_bytes();
     segment[start..start + index_bytes.len()].copy_from_slice(index_bytes);
-    let footer = encode(seed, info, index_bytes);
+    let footer = encode_with(magic, seed, info, index_bytes);
     let at = segment.len() - FOOTER_SIZE;
     segment[at..].copy_from_slice(&footer);
 }
 
-/// Frames a footer for the given index bytes.
+/// Frames a seal footer for the given index bytes.
 #[must_use]
 pub fn encode(seed: u32, info: &FooterInfo, index_bytes: &[u8]) -> [u8; FOOTER_SIZE] {
+    encode_with(FOOTER_MAGIC, seed, info, index_bytes)
+}
+
+/// Frames a close summary for the given index bytes (`chain` is not computed for it: zero).
+#[must_use]
+pub fn encode_close(seed: u32, info: &FooterInfo, index_bytes: &[u8]) -> [u8; FOOTER_SIZE] {
+    encode_with(CLOSE_MAGIC, seed, info, index_bytes)
+}
+
+fn encode_with(
+    magic: [u8; 8],
+    seed: u32,
+    info: &FooterInfo,
+    index_bytes: &[u8],
+) -> [u8; FOOTER_SIZE] {
     let mut footer = SealFooter {
-        magic: FOOTER_MAGIC,
+        magic,
         segment_id: info.segment_id.into(),
         first_lsn: info.first_lsn.into(),
         last_lsn: info.last_lsn.into(),
@@ -124,12 +162,46 @@ pub fn encode(seed: u32, info: &FooterInfo, index_bytes: &[u8]) -> [u8; FOOTER_S
     out
 }
 
-/// Reads the footer of a segment (the whole file's bytes). `Ok(None)` when the footer area is
-/// all zeroes (an unsealed segment).
+/// Reads the seal footer of a segment (the whole file's bytes). `Ok(None)` when the segment is
+/// not sealed: its footer area is all zeroes or holds a close summary.
 ///
 /// # Errors
 /// A description of what does not validate.
 pub fn decode(
+    segment: &[u8],
+    seed: u32,
+    data_capacity: usize,
+) -> Result<Option<FooterInfo>, String> {
+    if has_close_summary(segment) {
+        return Ok(None);
+    }
+    decode_with(FOOTER_MAGIC, segment, seed, data_capacity)
+}
+
+/// True when the footer area of `segment` starts with `CLOSE_MAGIC` (valid or not).
+#[must_use]
+pub fn has_close_summary(segment: &[u8]) -> bool {
+    segment
+        .len()
+        .checked_sub(FOOTER_SIZE)
+        .is_some_and(|at| segment[at..at + CLOSE_MAGIC.len()] == CLOSE_MAGIC)
+}
+
+/// Reads the close summary of an unsealed segment; `None` unless one is there and validates
+/// (checksums, bounds) exactly as a seal footer would. A summary that does not validate is a
+/// close cut short, not damage: the segment is walked instead.
+#[must_use]
+pub fn decode_close(segment: &[u8], seed: u32, data_capacity: usize) -> Option<FooterInfo> {
+    if !has_close_summary(segment) {
+        return None;
+    }
+    decode_with(CLOSE_MAGIC, segment, seed, data_capacity)
+        .ok()
+        .flatten()
+}
+
+fn decode_with(
+    magic: [u8; 8],
     segment: &[u8],
     seed: u32,
     data_capacity: usize,
@@ -146,7 +218,7 @@ pub fn decode(
         return Ok(None);
     }
     let footer = SealFooter::ref_from_bytes(tail).map_err(|_| "footer unreadable".to_string())?;
-    if footer.magic != FOOTER_MAGIC {
+    if footer.magic != magic {
         return Err("footer magic missing".into());
     }
     let covered = offset_of!(SealFooter, crc);
@@ -225,6 +297,31 @@ mod tests {
         assert_eq!(decode(&segment, 5, capacity), Ok(Some(info)));
         assert!(decode(&segment, 6, capacity).is_err());
         assert_eq!(decode(&vec![0; 16 * 1024], 5, capacity), Ok(None));
+    }
+
+    #[test]
+    fn a_close_summary_is_not_a_seal() {
+        let size = 16 * 1024;
+        let capacity = data_capacity(size as u64);
+        let mut segment = vec![0; size];
+        let info = FooterInfo {
+            segment_id: 2,
+            first_lsn: 10,
+            last_lsn: 12,
+            records: 3,
+            data_end: 200,
+            chain: 0,
+            index_entries: 1,
+        };
+        close_into(&mut segment, 5, &info, &[IndexEntry::new(10, 64)]);
+        assert_eq!(decode(&segment, 5, capacity), Ok(None));
+        assert_eq!(decode_close(&segment, 5, capacity), Some(info));
+        assert_eq!(decode_close(&segment, 6, capacity), None);
+        let start = index_start(size as u64);
+        segment[start] ^= 1;
+        assert_eq!(decode_close(&segment, 5, capacity), None);
+        let (sealed, _) = sealed();
+        assert_eq!(decode_close(&sealed, 5, capacity), None);
     }
 
     #[test]

@@ -71,6 +71,7 @@ impl Log {
         let mut segments = opened.segments;
         let next_lsn = next_lsn_after(&segments);
         let ended_clean = opened.tail.as_ref().is_some_and(|scan| scan.ended_clean);
+        let summary_cleared = opened.summary_cleared;
         let resumed = match (segments.last(), opened.tail) {
             (Some(last), Some(scan)) if !last.is_sealed() => {
                 Some(ActiveSegment::resume(Arc::clone(last), &scan))
@@ -101,12 +102,16 @@ impl Log {
             writer.active.write_resume_marker();
         }
         // Whatever recovery kept (and that marker) is made durable now, before any append, so
-        // the durable LSN starts at the end.
-        let unsynced = writer.active.take_unsynced();
-        let active_path = writer.active.segment().path().to_owned();
-        writer
-            .active
-            .segment()
+        // the durable LSN starts at the end. When recovery cleared the segment's close
+        // summary, the flush reaches the end of the file: that must be durable before anything
+        // changes the records the summary describes.
+        let mut unsynced = writer.active.take_unsynced();
+        let active = writer.active.segment();
+        if summary_cleared {
+            unsynced.end = active.mapping().len();
+        }
+        let active_path = active.path().to_owned();
+        active
             .mapping()
             .flush(unsynced)
             .map_err(|e| Error::io("msync", &active_path, e))?;
@@ -466,6 +471,8 @@ impl Log {
 
     /// Makes everything durable (unless `Durability::None`), marks the close as clean (the
     /// next open then skips checking the active segment's unused space) and closes the log.
+    /// Unless `Durability::None`, it also writes the active segment's close summary (its
+    /// index and counts), from which the next open takes the segment without walking it.
     ///
     /// # Errors
     /// As `sync`.
@@ -487,6 +494,19 @@ impl Log {
                 .mapping()
                 .flush(range)
                 .map_err(|e| self.poison(Error::io("msync", segment.path(), e)))?;
+            // Only once the marker is durable: a summary vouches for it.
+            let path = segment.path().to_owned();
+            writer
+                .active
+                .write_close_summary()
+                .map_err(|e| self.poison(Error::io("msync", &path, e)))?;
+            // Last, the file's metadata (times and extents the writes through the mapping
+            // changed), which `msync` leaves to the kernel: otherwise the next flush of the
+            // file, the next open's, waits for that journal commit (3.4-4.6 ms here).
+            writer
+                .active
+                .sync_all()
+                .map_err(|e| self.poison(Error::io("fsync", &path, e)))?;
         }
         Ok(())
     }

@@ -40,6 +40,9 @@ pub struct Opened {
     pub tail: Option<Scan>,
     /// What was found and done.
     pub report: RecoveryReport,
+    /// The last segment's close summary was zeroed in the mapping but not flushed: the
+    /// writer's first flush must reach the end of that file.
+    pub summary_cleared: bool,
 }
 
 struct Context<'a> {
@@ -48,6 +51,7 @@ struct Context<'a> {
     writable: bool,
     log_id: Option<u64>,
     last_good_lsn: u64,
+    summary_cleared: bool,
 }
 
 impl Context<'_> {
@@ -90,6 +94,7 @@ pub fn recover(dir: &Path, options: &Options, writable: bool) -> Result<Opened> 
         writable,
         log_id: None,
         last_good_lsn: 0,
+        summary_cleared: false,
     };
     let count = listing.segments.len();
     let mut expected_id: Option<SegmentId> = None;
@@ -123,6 +128,7 @@ pub fn recover(dir: &Path, options: &Options, writable: bool) -> Result<Opened> 
         opened.segments.push(segment);
     }
     opened.log_id = context.log_id;
+    opened.summary_cleared = context.summary_cleared;
     Ok(opened)
 }
 
@@ -342,7 +348,9 @@ fn load_active(
     // (`ActiveSegment::write_resume_marker`), so the unused space is not read at all (it
     // costs a page fault per 4 KiB). Without a clean close, stray bytes past the end (a later
     // page of an unsynced run that reached the disk before an earlier one) are a torn tail.
-    let mut walk = scan::scan_headers(map.whole(), capacity, config);
+    let summary = take_close_summary(context, path, &mut map, &header, config)?;
+    let summarized = summary.is_some();
+    let mut walk = summary.unwrap_or_else(|| scan::scan_headers(map.whole(), capacity, config));
     let clean = walk.ended_clean && walk.stop == Stop::End && walk.skipped.is_empty();
     if !clean {
         walk = scan::scan(map.whole(), capacity, config);
@@ -420,6 +428,9 @@ fn load_active(
     let mut recovery = recovery(id, path, Some(&walk), outcome);
     recovery.quarantined = recovery_quarantined;
     recovery.modified = modified;
+    if summarized {
+        recovery.bytes_scanned = 0;
+    }
     let segment = Segment::new(
         path.to_owned(),
         header,
@@ -433,6 +444,40 @@ fn load_active(
         segment.set_skipped(walk.skipped.iter().map(|s| s.range.clone()).collect());
     }
     Ok((Arc::new(segment), Some(walk), recovery))
+}
+
+/// After a clean close that wrote a close summary, not even the headers are walked: the
+/// summary gives what the walk would (`scan::from_close_summary` says what is checked), and
+/// payloads are checked when read. A skipping or verifying open walks anyway. A writable open
+/// zeroes the summary, since the writer is about to change the records it describes: when it
+/// is trusted, in the mapping only (the open's first flush reaches it); otherwise durably
+/// now, as recovery may repair the tail right away.
+fn take_close_summary(
+    context: &mut Context<'_>,
+    path: &Path,
+    map: &mut Mapping,
+    header: &HeaderInfo,
+    config: &ScanConfig,
+) -> Result<Option<Scan>> {
+    let capacity = data_capacity(header.segment_size);
+    let summary = if context.skip() || context.options.verify_sealed_on_open {
+        None
+    } else {
+        footer::decode_close(map.whole(), header.seed(), capacity)
+            .filter(|info| info.segment_id == header.segment_id)
+            .and_then(|info| scan::from_close_summary(map.whole(), capacity, config, &info))
+    };
+    if context.writable && footer::has_close_summary(map.whole()) {
+        let at = map.len() - crate::format::FOOTER_SIZE;
+        map.exclusive()[at..].fill(0);
+        if summary.is_some() {
+            context.summary_cleared = true;
+        } else {
+            map.flush(at..map.len())
+                .map_err(|e| Error::io("msync", path, e))?;
+        }
+    }
+    Ok(summary)
 }
 
 /// A segment whose footer is damaged or disagrees with its records, in skip mode: keep the

@@ -323,19 +323,20 @@ fn plan_cut(report: &mut RepairReport, check: &SegmentCheck, cut: u64) -> Result
     let capacity = data_capacity(bytes.len() as u64);
     let cut = usize::try_from(cut).unwrap_or(capacity).min(capacity);
     let data_end = scan::nonzero_end(&bytes[..capacity], cut);
-    if data_end > cut {
-        report.actions.push(Action::Zero {
-            path: check.path.clone(),
-            id: check.id,
-            range: cut as u64..data_end as u64,
-        });
-    }
+    // The index and footer first: a close summary there describes the records as they were.
     let index_at = crate::format::index_start(bytes.len() as u64);
     if bytes[index_at..].iter().any(|&b| b != 0) {
         report.actions.push(Action::Zero {
             path: check.path.clone(),
             id: check.id,
             range: index_at as u64..bytes.len() as u64,
+        });
+    }
+    if data_end > cut {
+        report.actions.push(Action::Zero {
+            path: check.path.clone(),
+            id: check.id,
+            range: cut as u64..data_end as u64,
         });
     }
     Ok(())
@@ -468,6 +469,10 @@ fn execute(dir: &Path, action: &Action) -> Result<Vec<PathBuf>> {
         Action::Zero { path, id, range } => {
             let mut map = map_file(path, true)?;
             let range = to_usize(range);
+            if range.end < map.len() {
+                // (A range that reaches the end zeroes the summary itself, saved first.)
+                clear_close_summary(path, &mut map)?;
+            }
             let bytes = map.exclusive();
             let saved = quarantine(dir, *id, range.start, &bytes[range.clone()])?;
             bytes[range.clone()].fill(0);
@@ -478,6 +483,7 @@ fn execute(dir: &Path, action: &Action) -> Result<Vec<PathBuf>> {
             path, id, range, ..
         } => {
             let mut map = map_file(path, true)?;
+            clear_close_summary(path, &mut map)?;
             let range = to_usize(range);
             let binding = header_of(path, map.whole())?.binding();
             let saved = pad_ranges(
@@ -501,6 +507,19 @@ fn execute(dir: &Path, action: &Action) -> Result<Vec<PathBuf>> {
             Ok(Vec::new())
         }
     }
+}
+
+/// Zeroes the close summary of a segment about to change, durably, before the change: it
+/// describes the records as they were. It is derived from them (the next open walks
+/// instead), so nothing is lost and nothing is quarantined.
+fn clear_close_summary(path: &Path, map: &mut Mapping) -> Result<()> {
+    if footer::has_close_summary(map.whole()) {
+        let at = map.len() - crate::format::FOOTER_SIZE;
+        map.exclusive()[at..].fill(0);
+        map.flush(at..map.len())
+            .map_err(|e| Error::io("msync", path, e))?;
+    }
+    Ok(())
 }
 
 fn to_usize(range: &Range<u64>) -> Range<usize> {

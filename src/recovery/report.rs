@@ -48,7 +48,7 @@ pub struct SegmentRecovery {
     pub id: SegmentId,
     /// Its file.
     pub path: PathBuf,
-    /// Bytes walked (0 for a segment opened from its footer).
+    /// Bytes walked (0 for a segment opened from its seal footer or close summary).
     pub bytes_scanned: u64,
     /// Records it holds after recovery.
     pub records: u64,

@@ -408,7 +408,10 @@ fn classify(
         }
         Ok(None) if last => {
             let status = match active_damage(&bytes[..capacity], walk) {
-                None => Status::Intact,
+                None => match summary_damage(bytes, id, walk, config) {
+                    Some(damage) => corrupt(footer_at, damage),
+                    None => Status::Intact,
+                },
                 Some((offset, damage, torn_bytes)) => {
                     if scan::vouched_by_later_marker(&bytes[..capacity], offset, config) {
                         corrupt(offset as u64, damage)
@@ -439,6 +442,22 @@ fn classify(
         ),
         Err(why) => (None, corrupt(footer_at, Damage::Footer(why))),
     }
+}
+
+/// What is wrong with the close summary of an unsealed segment whose walk ended cleanly: one
+/// that an open would trust (`scan::from_close_summary`) must say what the walk found. A
+/// summary an open would not trust (damaged, or followed by a writer's marker) is not read.
+fn summary_damage(bytes: &[u8], id: SegmentId, walk: &Scan, config: &ScanConfig) -> Option<Damage> {
+    let capacity = data_capacity(bytes.len() as u64);
+    let info = footer::decode_close(bytes, config.binding.seed, capacity)
+        .filter(|info| info.segment_id == id.0)?;
+    let summary = scan::from_close_summary(bytes, capacity, config, &info)?;
+    let agrees = summary.end == walk.end
+        && summary.records == walk.records
+        && summary.last_lsn == walk.last_lsn
+        && (walk.records == 0 || summary.first_lsn == walk.first_lsn)
+        && summary.index == walk.index;
+    (!agrees).then(|| Damage::Footer("close summary disagrees with the records".into()))
 }
 
 /// The walk configuration of a segment with this header.

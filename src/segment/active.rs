@@ -30,6 +30,8 @@ pub struct ActiveSegment {
     records_since_marker: u32,
     synced_to: usize,
     sealed: bool,
+    /// The last item written is the marker of a clean close.
+    ended_clean: bool,
     /// Where records must end (capacity less room for a marker); 0 once sealed.
     room_end: usize,
 }
@@ -59,6 +61,7 @@ impl ActiveSegment {
             records_since_marker: scan.records_since_marker,
             synced_to: 0,
             sealed: false,
+            ended_clean: false,
             room_end: segment.capacity() - MARKER_FRAMED_LEN,
             segment,
         }
@@ -116,6 +119,7 @@ impl ActiveSegment {
         self.counts.records += 1;
         self.counts.last_lsn = lsn;
         self.records_since_marker += 1;
+        self.ended_clean = false;
         self.end = offset + framed_len(payload.len());
     }
 
@@ -166,7 +170,48 @@ impl ActiveSegment {
         self.end += MARKER_FRAMED_LEN;
         self.last_marker_end = self.end;
         self.records_since_marker = 0;
+        self.ended_clean = flags & record::FLAG_CLEAN_CLOSE != 0;
         self.publish();
+    }
+
+    /// After a clean close whose marker is durable, writes the close summary (the sparse
+    /// index and a `CLOSE_MAGIC` footer, docs/FORMAT.md) and flushes it, so the next open
+    /// need not walk the records. Nothing is written unless the clean-close marker is the last
+    /// item, nor into a version 1 segment (a build that only knows version 1 would read the
+    /// summary as a damaged seal footer).
+    ///
+    /// # Errors
+    /// The OS error of the flush.
+    pub fn write_close_summary(&mut self) -> io::Result<()> {
+        if self.sealed || !self.ended_clean || self.segment.header().version < 2 {
+            return Ok(());
+        }
+        let map = Arc::clone(self.writer.mapping());
+        let index = self.segment.active_index();
+        let info = FooterInfo {
+            segment_id: self.segment.id().0,
+            first_lsn: self.counts.first_lsn,
+            last_lsn: self.counts.last_lsn,
+            records: self.counts.records,
+            data_end: self.end as u64,
+            chain: 0,
+            index_entries: u32::try_from(index.len()).expect("index bounded by the segment size"),
+        };
+        let len = map.len();
+        let index_at = index_start(len as u64);
+        let index_bytes = index.as_bytes();
+        let summary = footer::encode_close(self.seed, &info, index_bytes);
+        self.writer.write(index_at, index_bytes);
+        self.writer.write(len - FOOTER_SIZE, &summary);
+        map.flush(index_at..len)
+    }
+
+    /// `fsync` of the segment's file (`Mapping::sync_all`), the last step of a clean close.
+    ///
+    /// # Errors
+    /// The OS error.
+    pub fn sync_all(&self) -> io::Result<()> {
+        self.writer.mapping().sync_all()
     }
 
     /// The range written since the last call, to be flushed; the header is in the first.

@@ -5,12 +5,16 @@ use std::ops::Range;
 
 use crate::error::Damage;
 use crate::format::checksum::{Binding, Chain};
-use crate::format::footer::IndexEntry;
+use crate::format::footer::{self, FooterInfo, IndexEntry};
 use crate::format::record::{
     self, FLAG_BATCH_CONTINUES, FLAG_CLEAN_CLOSE, KIND_DATA, KIND_MARKER, KIND_PAD, Parsed, Step,
 };
-use crate::format::{ALIGN, INDEX_STRIDE, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE};
+use crate::format::{
+    ALIGN, INDEX_STRIDE, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, framed_len,
+    record::MARKER_BODY_SIZE,
+};
 use crate::ids::Lsn;
+use zerocopy::FromBytes;
 
 /// What a scan needs to know about the segment.
 #[derive(Clone, Copy, Debug)]
@@ -196,6 +200,93 @@ pub fn scan_headers(bytes: &[u8], capacity: usize, config: &ScanConfig) -> Scan 
     state.chain = None;
     walk(bytes, capacity, config, &mut state, false);
     state
+}
+
+/// The state a header walk of a cleanly closed segment ends in, taken from its close summary
+/// (`footer::decode_close`) instead of walking. `None` unless the summary agrees with what
+/// can be checked cheaply: a valid clean-close marker with the summary's last LSN ends the
+/// data at `data_end`, nothing follows it (a writer that resumes the segment writes a marker
+/// there first), the LSNs run without a gap from the segment's base, and the index is ordered
+/// inside the data and starts with the first record. Anything else sends the caller to a walk.
+#[must_use]
+pub fn from_close_summary(
+    bytes: &[u8],
+    capacity: usize,
+    config: &ScanConfig,
+    info: &FooterInfo,
+) -> Option<Scan> {
+    let data = &bytes[..capacity.min(bytes.len())];
+    let end = usize::try_from(info.data_end).ok()?;
+    let marker_at = end
+        .checked_sub(framed_len(MARKER_BODY_SIZE))
+        .filter(|&at| at >= SEGMENT_HEADER_SIZE && at.is_multiple_of(ALIGN))?;
+    let check = config.binding.seeded();
+    let last_lsn = if info.records == 0 {
+        if info.first_lsn != 0 || info.last_lsn != 0 {
+            return None;
+        }
+        config.base_lsn - 1
+    } else {
+        if info.first_lsn != config.base_lsn
+            || info.last_lsn.checked_sub(info.first_lsn)? + 1 != info.records
+        {
+            return None;
+        }
+        info.last_lsn
+    };
+    let Step::Record(marker) = record::parse_seeded(data, marker_at, &check, config.payload_max)
+    else {
+        return None;
+    };
+    let (covered_from, _) = record::decode_marker(marker.payload)?;
+    if marker.kind != KIND_MARKER
+        || marker.flags & FLAG_CLEAN_CLOSE == 0
+        || marker.lsn != last_lsn
+        || covered_from > marker_at as u64
+        || !matches!(
+            record::parse_seeded(data, end, &check, config.payload_max),
+            Step::End
+        )
+    {
+        return None;
+    }
+    let index = <[IndexEntry]>::ref_from_bytes(footer::index_bytes(bytes, info.index_entries))
+        .ok()?
+        .to_vec();
+    let first_ok = match index.first() {
+        None => info.records == 0,
+        Some(first) => {
+            first.offset.get() >= SEGMENT_HEADER_SIZE as u64 && first.lsn.get() == info.first_lsn
+        }
+    };
+    let ordered = index.windows(2).all(|pair| {
+        pair[0].offset.get() < pair[1].offset.get() && pair[0].lsn.get() < pair[1].lsn.get()
+    });
+    let inside = index
+        .last()
+        .is_none_or(|e| e.offset.get() < marker_at as u64 && e.lsn.get() <= info.last_lsn);
+    if !(first_ok && ordered && inside) {
+        return None;
+    }
+    let next_index_at = index.last().map_or(SEGMENT_HEADER_SIZE, |e| {
+        usize::try_from(e.offset.get()).unwrap_or(usize::MAX) + INDEX_STRIDE
+    });
+    Some(Scan {
+        end,
+        records: info.records,
+        first_lsn: info.first_lsn,
+        last_lsn,
+        chain: None,
+        index,
+        next_index_at,
+        last_marker_end: end,
+        records_since_marker: 0,
+        gap_allowed: false,
+        stop: Stop::End,
+        skipped: Vec::new(),
+        stale_markers: Vec::new(),
+        ended_clean: true,
+    })
 }
 
 /// Continues a walk from `state.end`.
