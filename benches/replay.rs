@@ -1,8 +1,10 @@
 //! Replay throughput of a 1 GiB log (128 B and 4 KiB records), through the mapped walk that
-//! checks every checksum and hands out borrowed payloads. Set `INTERSTICE_BENCH_LOG_BYTES`
-//! to replay a smaller log (for a smoke run).
+//! checks every checksum and hands out borrowed payloads, and the open of the 128 B log with
+//! and without a clean close. Set `INTERSTICE_BENCH_LOG_BYTES` to replay a smaller log (for a
+//! smoke run).
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use interstice::{Durability, Error, Log, Lsn, Options};
@@ -78,8 +80,23 @@ fn open(c: &mut Criterion) {
     group.sample_size(10);
     let dir = tempfile::tempdir().expect("temporary directory");
     let records = build(dir.path(), 128);
+    // Dropped, not closed: every open walks the active segment.
     group.bench_function(BenchmarkId::new("writable", records), |b| {
         b.iter(|| black_box(Log::open(dir.path(), Options::default()).expect("open")));
+    });
+    // Closed cleanly (outside the timing): every open takes the active segment from its close
+    // summary.
+    group.bench_function(BenchmarkId::new("after_clean_close", records), |b| {
+        b.iter_custom(|iters| {
+            let mut opening = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let log = Log::open(dir.path(), Options::default()).expect("open");
+                opening += start.elapsed();
+                log.close().expect("close");
+            }
+            opening
+        });
     });
     group.finish();
 }
