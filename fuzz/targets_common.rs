@@ -61,10 +61,26 @@ mod fuzz_common {
                 }
             }
         }
-        if let Ok(Some(info)) = footer::decode(data, binding.seed, data_capacity(size).min(data.len())) {
+        let capacity = data_capacity(size).min(data.len());
+        if let Ok(Some(info)) = footer::decode(data, binding.seed, capacity) {
             assert!(info.data_end <= data.len() as u64);
             let index = footer::index_bytes(data, info.index_entries);
             assert_eq!(index.len(), info.index_entries as usize * 16);
+        }
+        // A close summary an open would trust describes a clean end: check what it yields.
+        if let Some(info) = footer::decode_close(data, binding.seed, capacity) {
+            let config = ScanConfig {
+                binding,
+                base_lsn,
+                payload_max: payload_capacity(size),
+                skip_damage: false,
+            };
+            if let Some(summary) = scan::from_close_summary(data, capacity, &config, &info) {
+                assert!(summary.end <= capacity && summary.ended_clean);
+                assert_eq!(summary.records, info.records);
+                assert!(summary.index.windows(2).all(|w| w[0].offset.get() < w[1].offset.get()));
+                assert!(summary.next_index_at >= interstice::format::SEGMENT_HEADER_SIZE);
+            }
         }
     }
 

@@ -27,32 +27,13 @@ fn payload(lsn: u64) -> Vec<u8> {
     format!("record {lsn} {}", "p".repeat((lsn % 97) as usize)).into_bytes()
 }
 
-/// Appends records `from..=to` (every tenth append a batch of three), syncing now and then.
+/// Appends records `from..=to` (every tenth LSN starts a batch of three), syncing now and then.
 fn append(log: &Log, from: u64, to: u64) {
-    let mut lsn = from;
-    while lsn <= to {
-        if lsn.is_multiple_of(10) && lsn + 2 <= to {
-            let batch: Vec<Vec<u8>> = (lsn..lsn + 3).map(payload).collect();
-            log.append_batch(&batch).unwrap();
-            lsn += 3;
-        } else {
-            log.append(&payload(lsn)).unwrap();
-            lsn += 1;
-        }
-        if lsn.is_multiple_of(333) {
-            log.sync().unwrap();
-        }
-    }
+    common::append_mixed(log, from..=to, 10, 333, payload);
 }
 
 fn last_segment(dir: &Path) -> PathBuf {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    files.sort();
-    files.pop().unwrap()
+    common::segment_paths(dir).pop().unwrap()
 }
 
 fn footer_area(path: &Path) -> Vec<u8> {

@@ -3,6 +3,8 @@
 //! `cargo test --test fixtures -- --ignored generate_v2_fixture` (version 1 was written by the
 //! build that wrote version 1, with the same function).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use interstice::{Log, Lsn, Options};
@@ -23,13 +25,7 @@ fn fixture_dir(version: u32) -> PathBuf {
 
 /// The format version in each segment header of `dir`, in file-name order.
 fn segment_versions(dir: &Path) -> Vec<u32> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "seg"))
-        .collect();
-    files.sort();
-    files
+    common::segment_paths(dir)
         .iter()
         .map(|path| {
             let bytes = std::fs::read(path).unwrap();
@@ -51,20 +47,7 @@ fn generate_v2_fixture() {
     let dir = fixture_dir(2);
     let _ = std::fs::remove_dir_all(&dir);
     let log = Log::open(&dir, options()).unwrap();
-    let mut lsn = 1;
-    while lsn <= RECORDS {
-        if lsn.is_multiple_of(50) && lsn + 3 <= RECORDS {
-            let batch: Vec<Vec<u8>> = (lsn..lsn + 3).map(payload).collect();
-            log.append_batch(&batch).unwrap();
-            lsn += 3;
-        } else {
-            log.append(&payload(lsn)).unwrap();
-            lsn += 1;
-        }
-        if lsn.is_multiple_of(37) {
-            log.sync().unwrap();
-        }
-    }
+    common::append_mixed(&log, 1..=RECORDS, 50, 37, payload);
     log.close().unwrap();
     std::fs::remove_file(dir.join("interstice.lock")).unwrap();
 }
@@ -91,6 +74,21 @@ fn check(log: &Log) {
     assert_eq!(log.read(Lsn(321)).unwrap(), Some(payload(321)));
 }
 
+/// Opens for writing, checking every record of sealed segments too; asserts a clean recovery.
+fn open_verified(dir: &Path) -> Log {
+    let log = Log::open(
+        dir,
+        Options {
+            verify_sealed_on_open: true,
+            ..options()
+        },
+    )
+    .unwrap();
+    let report = log.recovery_report();
+    assert!(report.is_clean(), "{}: {report:?}", dir.display());
+    log
+}
+
 #[test]
 fn fixtures_are_written_in_their_version() {
     assert!(segment_versions(&fixture_dir(1)).iter().all(|&v| v == 1));
@@ -114,19 +112,7 @@ fn fixtures_read_back_read_only() {
 fn fixtures_open_for_writing_and_verify() {
     for version in [1, 2] {
         let copy = copy_fixture(version);
-        let log = Log::open(
-            copy.path(),
-            Options {
-                verify_sealed_on_open: true,
-                ..options()
-            },
-        )
-        .unwrap();
-        assert!(
-            log.recovery_report().is_clean(),
-            "v{version}: {:?}",
-            log.recovery_report()
-        );
+        let log = open_verified(copy.path());
         check(&log);
         assert_eq!(log.append(b"after").unwrap(), Lsn(RECORDS + 1));
     }
@@ -152,19 +138,7 @@ fn a_v1_log_grows_with_v2_segments() {
     assert!(versions.len() > before + 1, "{versions:?}");
     assert!(versions[..before].iter().all(|&v| v == 1), "{versions:?}");
     assert!(versions[before..].iter().all(|&v| v == 2), "{versions:?}");
-    let log = Log::open(
-        copy.path(),
-        Options {
-            verify_sealed_on_open: true,
-            ..options()
-        },
-    )
-    .unwrap();
-    assert!(
-        log.recovery_report().is_clean(),
-        "{:?}",
-        log.recovery_report()
-    );
+    let log = open_verified(copy.path());
     let reader = log.reader();
     let mut lsn = 0;
     for record in &reader {

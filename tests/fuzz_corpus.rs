@@ -2,6 +2,8 @@
 //! (`fuzz/targets_common.rs`), so the inputs a fuzzing campaign found interesting keep being
 //! checked by the ordinary test suite. `write_fuzz_seeds` (ignored) writes the seed images.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use interstice::format::index_start;
@@ -83,13 +85,10 @@ fn encode_dir(files: &[Vec<u8>]) -> Vec<u8> {
 }
 
 fn segment_files_of(dir: &Path) -> Vec<Vec<u8>> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    names.sort();
-    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    common::segment_paths(dir)
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
 }
 
 /// Writes small real logs as seeds of both corpora. Run once with

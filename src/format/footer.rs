@@ -273,18 +273,22 @@ mod tests {
     use super::*;
     use crate::format::data_capacity;
 
-    fn sealed() -> (Vec<u8>, FooterInfo) {
-        let size = 16 * 1024;
-        let mut segment = vec![0; size];
-        let info = FooterInfo {
+    fn info(chain: u32, index_entries: u32) -> FooterInfo {
+        FooterInfo {
             segment_id: 2,
             first_lsn: 10,
             last_lsn: 12,
             records: 3,
             data_end: 200,
-            chain: 77,
-            index_entries: 2,
-        };
+            chain,
+            index_entries,
+        }
+    }
+
+    fn sealed() -> (Vec<u8>, FooterInfo) {
+        let size = 16 * 1024;
+        let mut segment = vec![0; size];
+        let info = info(77, 2);
         let index = [IndexEntry::new(10, 64), IndexEntry::new(12, 150)];
         seal_into(&mut segment, 5, &info, &index);
         (segment, info)
@@ -304,15 +308,7 @@ mod tests {
         let size = 16 * 1024;
         let capacity = data_capacity(size as u64);
         let mut segment = vec![0; size];
-        let info = FooterInfo {
-            segment_id: 2,
-            first_lsn: 10,
-            last_lsn: 12,
-            records: 3,
-            data_end: 200,
-            chain: 0,
-            index_entries: 1,
-        };
+        let info = info(0, 1);
         close_into(&mut segment, 5, &info, &[IndexEntry::new(10, 64)]);
         assert_eq!(decode(&segment, 5, capacity), Ok(None));
         assert_eq!(decode_close(&segment, 5, capacity), Some(info));

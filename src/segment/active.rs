@@ -186,6 +186,16 @@ impl ActiveSegment {
         if self.sealed || !self.ended_clean || self.segment.header().version < 2 {
             return Ok(());
         }
+        self.write_tail(0, footer::encode_close).map(|_| ())
+    }
+
+    /// Writes the sparse index and a footer framed by `encode` (a seal footer or a close
+    /// summary) into the tail of the file and flushes them; returns what the footer says.
+    fn write_tail(
+        &mut self,
+        chain: u32,
+        encode: fn(u32, &FooterInfo, &[u8]) -> [u8; FOOTER_SIZE],
+    ) -> io::Result<FooterInfo> {
         let map = Arc::clone(self.writer.mapping());
         let index = self.segment.active_index();
         let info = FooterInfo {
@@ -194,16 +204,17 @@ impl ActiveSegment {
             last_lsn: self.counts.last_lsn,
             records: self.counts.records,
             data_end: self.end as u64,
-            chain: 0,
+            chain,
             index_entries: u32::try_from(index.len()).expect("index bounded by the segment size"),
         };
         let len = map.len();
         let index_at = index_start(len as u64);
         let index_bytes = index.as_bytes();
-        let summary = footer::encode_close(self.seed, &info, index_bytes);
+        let footer = encode(self.seed, &info, index_bytes);
         self.writer.write(index_at, index_bytes);
-        self.writer.write(len - FOOTER_SIZE, &summary);
-        map.flush(index_at..len)
+        self.writer.write(len - FOOTER_SIZE, &footer);
+        map.flush(index_at..len)?;
+        Ok(info)
     }
 
     /// `fsync` of the segment's file (`Mapping::sync_all`), the last step of a clean close.
@@ -247,25 +258,10 @@ impl ActiveSegment {
         let unsynced = self.take_unsynced();
         map.release_pages(0..self.end);
         map.flush(unsynced)?;
-        let index = self.segment.active_index();
-        let info = FooterInfo {
-            segment_id: self.segment.id().0,
-            first_lsn: self.counts.first_lsn,
-            last_lsn: self.counts.last_lsn,
-            records: self.counts.records,
-            data_end: self.end as u64,
-            // The chain is computed here, off the append path, from the headers written.
-            chain: chain_of(&map.frozen()[..self.end], self.seed),
-            index_entries: u32::try_from(index.len()).expect("index bounded by the segment size"),
-        };
-        let len = map.len();
-        let index_at = index_start(len as u64);
-        let index_bytes = index.as_bytes();
-        let footer = footer::encode(self.seed, &info, index_bytes);
-        self.writer.write(index_at, index_bytes);
-        self.writer.write(len - FOOTER_SIZE, &footer);
-        map.flush(index_at..len)?;
-        self.writer.freeze(len);
+        // The chain is computed here, off the append path, from the headers written.
+        let chain = chain_of(&map.frozen()[..self.end], self.seed);
+        let info = self.write_tail(chain, footer::encode)?;
+        self.writer.freeze(map.len());
         self.sealed = true;
         self.room_end = 0;
         self.segment.mark_sealed(info.index_entries);

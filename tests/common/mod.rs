@@ -192,3 +192,40 @@ pub fn assert_replays(log: &interstice::Log, count: u64, payload: impl Fn(u64) -
     .unwrap();
     assert_eq!(next, count + 1, "records replayed");
 }
+
+/// Appends records `from..=to` with `payload(lsn)`: every `batch_every`-th LSN starts a batch of
+/// three (when three fit), and the log is synced whenever the next LSN is a multiple of
+/// `sync_every`.
+pub fn append_mixed(
+    log: &interstice::Log,
+    range: std::ops::RangeInclusive<u64>,
+    batch_every: u64,
+    sync_every: u64,
+    payload: impl Fn(u64) -> Vec<u8>,
+) {
+    let (mut lsn, to) = (*range.start(), *range.end());
+    while lsn <= to {
+        if lsn.is_multiple_of(batch_every) && lsn + 2 <= to {
+            let batch: Vec<Vec<u8>> = (lsn..lsn + 3).map(&payload).collect();
+            log.append_batch(&batch).unwrap();
+            lsn += 3;
+        } else {
+            log.append(&payload(lsn)).unwrap();
+            lsn += 1;
+        }
+        if lsn.is_multiple_of(sync_every) {
+            log.sync().unwrap();
+        }
+    }
+}
+
+/// The segment files of a log directory, in id order.
+pub fn segment_paths(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    files.sort();
+    files
+}
