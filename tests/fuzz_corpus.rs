@@ -101,11 +101,13 @@ fn write_fuzz_seeds() {
         segment_size: fuzz_common::SEGMENT_SIZE,
         ..Options::default()
     };
-    let shapes: [(&str, usize, bool); 4] = [
-        ("one-active", 0, false),
-        ("sealed-and-active", 1, false),
-        ("three-with-batches", 2, true),
-        ("unsynced-tail", 0, true),
+    // Named after the format version that wrote them, so that seeds of older versions stay.
+    let shapes: [(&str, usize, bool); 5] = [
+        ("v2-one-active", 0, false),
+        ("v2-sealed-and-active", 1, false),
+        ("v2-three-with-batches", 2, true),
+        ("v2-unsynced-tail", 0, true),
+        ("v2-closed-with-summary", 1, true),
     ];
     for (name, rotations, batches) in shapes {
         let dir = tempfile::tempdir().unwrap();
@@ -126,12 +128,16 @@ fn write_fuzz_seeds() {
                 log.rotate_now().unwrap();
             }
         }
-        if name == "unsynced-tail" {
+        if name.ends_with("unsynced-tail") {
             log.append(b"not yet synced").unwrap();
         } else {
             log.sync().unwrap();
         }
-        drop(log);
+        if name.ends_with("closed-with-summary") {
+            log.close().unwrap();
+        } else {
+            drop(log);
+        }
         let files = segment_files_of(dir.path());
         let encoded = encode_dir(&files);
         assert_eq!(
@@ -147,10 +153,10 @@ fn write_fuzz_seeds() {
             )
             .unwrap();
         }
-        if name == "unsynced-tail" {
+        if name.ends_with("unsynced-tail") || name.ends_with("closed-with-summary") {
             std::fs::write(
                 root.join("segment_parse").join(format!("{name}-active")),
-                &files[0],
+                files.last().unwrap(),
             )
             .unwrap();
         }
