@@ -31,9 +31,15 @@ pub enum RecordCheck {
 }
 
 impl RecordCheck {
+    /// The check of the segments this build writes (`FORMAT_VERSION`).
+    pub const CURRENT: RecordCheck = match RecordCheck::of_version(super::FORMAT_VERSION) {
+        Some(check) => check,
+        None => panic!("FORMAT_VERSION has no record check"),
+    };
+
     /// The check of format `version`, `None` for a version this build does not know.
     #[must_use]
-    pub fn of_version(version: u32) -> Option<RecordCheck> {
+    pub const fn of_version(version: u32) -> Option<RecordCheck> {
         match version {
             1 => Some(RecordCheck::Crc32),
             2 => Some(RecordCheck::Xxh3),
@@ -67,7 +73,7 @@ impl Binding {
     pub const fn current(seed: u32) -> Binding {
         Binding {
             seed,
-            check: RecordCheck::Xxh3,
+            check: RecordCheck::CURRENT,
         }
     }
 

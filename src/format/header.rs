@@ -156,7 +156,7 @@ impl HeaderInfo {
         Binding {
             seed: self.seed(),
             // `decode` accepts only versions with a check, and `new` writes the current one.
-            check: RecordCheck::of_version(self.version).unwrap_or(RecordCheck::Xxh3),
+            check: RecordCheck::of_version(self.version).unwrap_or(RecordCheck::CURRENT),
         }
     }
 }
