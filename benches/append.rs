@@ -1,7 +1,9 @@
 //! Append throughput: 128 B and 4 KiB records, without sync, with one sync per batch of 1,000
-//! appends, and with every append durable.
+//! appends, and with every append durable; and 128 B durable appends from 1 and 8 threads
+//! sharing one log (group commit, W6 of docs/PERFORMANCE.md).
 
 use std::hint::black_box;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -79,5 +81,61 @@ fn append(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append);
+/// Times `iters` durable appends of 128 B shared out among `threads` threads appending to one
+/// log at once (`Durability::EveryAppend`: the appenders' flushes are merged by group commit).
+fn run_threads(threads: u64, iters: u64) -> Duration {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let log = Arc::new(
+        Log::open(
+            dir.path(),
+            Options {
+                durability: Durability::EveryAppend,
+                ..Options::default()
+            },
+        )
+        .expect("open"),
+    );
+    let data = Arc::new(payload(128));
+    let start_line = Arc::new(Barrier::new(
+        usize::try_from(threads).expect("few threads") + 1,
+    ));
+    let appenders: Vec<_> = (0..threads)
+        .map(|i| {
+            let count = iters / threads + u64::from(i < iters % threads);
+            let (log, data, start_line) =
+                (Arc::clone(&log), Arc::clone(&data), Arc::clone(&start_line));
+            std::thread::spawn(move || {
+                start_line.wait();
+                for _ in 0..count {
+                    black_box(log.append(&data).expect("append"));
+                }
+            })
+        })
+        .collect();
+    start_line.wait();
+    let start = Instant::now();
+    for appender in appenders {
+        appender.join().expect("appender thread");
+    }
+    start.elapsed()
+}
+
+fn group_commit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("group_commit");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements(1));
+    for threads in [1u64, 8] {
+        group.bench_with_input(
+            BenchmarkId::new("threads", threads),
+            &threads,
+            |b, &threads| {
+                b.iter_custom(|iters| run_threads(threads, iters));
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, append, group_commit);
 criterion_main!(benches);

@@ -1,7 +1,8 @@
 //! Replay throughput of a 1 GiB log (128 B and 4 KiB records), through the mapped walk that
-//! checks every checksum and hands out borrowed payloads, and the open of the 128 B log with
-//! and without a clean close. Set `INTERSTICE_BENCH_LOG_BYTES` to replay a smaller log (for a
-//! smoke run).
+//! checks every checksum and hands out borrowed payloads; the open of the 128 B log with and
+//! without a clean close; and the time from opening a 4 GiB log of sealed segments to its
+//! first append returning (W7 of docs/PERFORMANCE.md). Set `INTERSTICE_BENCH_LOG_BYTES` to
+//! use smaller logs (the large one is four times that), for a smoke run.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -101,5 +102,42 @@ fn open(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, replay, open);
+/// W7: a log of 4 x `log_bytes()` of 4 KiB records in 64 MiB segments, all sealed, closed
+/// cleanly; each sample opens it and appends one record (timed), then closes it.
+fn large_log(c: &mut Criterion) {
+    let mut group = c.benchmark_group("large_log");
+    group.sample_size(10);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let options = Options {
+        durability: Durability::None,
+        ..Options::default()
+    };
+    let log = Log::open(dir.path(), options).expect("open");
+    let data = vec![7u8; 4096];
+    let bytes = 4 * log_bytes();
+    for _ in 0..bytes / 4096 {
+        log.append(&data).expect("append");
+    }
+    log.rotate_now().expect("rotate");
+    log.close().expect("close");
+    group.bench_function(
+        BenchmarkId::new("open_to_first_append", format!("{}MiB", bytes >> 20)),
+        |b| {
+            b.iter_custom(|iters| {
+                let mut opening = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let log = Log::open(dir.path(), Options::default()).expect("open");
+                    black_box(log.append(&data).expect("append"));
+                    opening += start.elapsed();
+                    log.close().expect("close");
+                }
+                opening
+            });
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, replay, open, large_log);
 criterion_main!(benches);

@@ -504,8 +504,8 @@ pub fn render(c: &Context<'_>) -> String {
          The crate has its own micro-benchmarks (criterion), for tracking Interstice alone \
          between changes:\n\n\
          ```text\n\
-         cargo bench --bench append   # 128 B and 4 KiB appends: no sync, sync per 1,000, every append durable\n\
-         cargo bench --bench replay   # replay of a 1 GiB log (128 B and 4 KiB records); INTERSTICE_BENCH_LOG_BYTES=N for a smaller one\n\
+         cargo bench --bench append   # W1-W4: 128 B and 4 KiB appends, no sync, sync per 1,000, every append durable; W6: group_commit, 1 and 8 threads\n\
+         cargo bench --bench replay   # W5: replay of a 1 GiB log (128 B and 4 KiB records), open; W7: open to first append of 4 GiB; INTERSTICE_BENCH_LOG_BYTES=N for smaller logs\n\
          ```\n\n",
     );
     out
