@@ -32,6 +32,16 @@ fn append(log: &Log, from: u64, to: u64) {
     common::append_mixed(log, from..=to, 10, 333, payload);
 }
 
+/// A log of records `1..=count`, closed cleanly, and its last (active) segment file.
+fn closed_log(count: u64) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), options()).unwrap();
+    append(&log, 1, count);
+    log.close().unwrap();
+    let path = last_segment(dir.path());
+    (dir, path)
+}
+
 fn last_segment(dir: &Path) -> PathBuf {
     common::segment_paths(dir).pop().unwrap()
 }
@@ -56,11 +66,7 @@ fn check_all(log: &Log, count: u64) {
 
 #[test]
 fn a_clean_close_lets_the_next_open_skip_the_walk() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), options()).unwrap();
-    append(&log, 1, 4000);
-    log.close().unwrap();
-    let path = last_segment(dir.path());
+    let (dir, path) = closed_log(4000);
     assert_eq!(footer_area(&path)[..8], CLOSE_MAGIC);
 
     // Read-only: taken from the summary, nothing written.
@@ -120,11 +126,7 @@ fn a_damaged_summary_or_index_is_walked_past() {
         ("footer checksum", 2),
         ("index", 0),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let log = Log::open(dir.path(), options()).unwrap();
-        append(&log, 1, 3000);
-        log.close().unwrap();
-        let path = last_segment(dir.path());
+        let (dir, path) = closed_log(3000);
         let len = std::fs::metadata(&path).unwrap().len() as usize;
         // The index is the region just below the footer; its used part starts at index_start.
         let offset = if what == "index" {
@@ -151,11 +153,7 @@ fn a_damaged_summary_or_index_is_walked_past() {
 /// not to trust it, and every record synced since is found.
 #[test]
 fn a_stale_summary_is_not_trusted() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), options()).unwrap();
-    append(&log, 1, 2000);
-    log.close().unwrap();
-    let path = last_segment(dir.path());
+    let (dir, path) = closed_log(2000);
     let len = std::fs::metadata(&path).unwrap().len() as usize;
     let tail_at = index_start(len as u64);
     let stale = std::fs::read(&path).unwrap()[tail_at..].to_vec();
@@ -180,14 +178,10 @@ fn a_stale_summary_is_not_trusted() {
 /// trust it, and `verify` must report it.
 #[test]
 fn verify_reports_a_summary_that_disagrees_with_the_records() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), options()).unwrap();
-    append(&log, 1, 3000);
-    log.close().unwrap();
+    let (dir, path) = closed_log(3000);
     let (code, out, err) = run_text(&["verify", s(dir.path())]);
     assert_eq!(code, 0, "{out}{err}");
 
-    let path = last_segment(dir.path());
     let mut bytes = std::fs::read(&path).unwrap();
     let header = HeaderInfo::decode(&bytes).unwrap();
     let capacity = data_capacity(bytes.len() as u64);

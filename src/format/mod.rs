@@ -16,6 +16,9 @@ pub mod record;
 
 /// Format version written by this build.
 pub const FORMAT_VERSION: u32 = 2;
+/// First format version whose unsealed segments get a close summary (`footer::CLOSE_MAGIC`):
+/// a build that knows only version 1 would read one as a damaged seal footer.
+pub const CLOSE_SUMMARY_VERSION: u32 = 2;
 /// Every record starts at a multiple of this.
 pub const ALIGN: usize = 8;
 /// The unit of segment sizes.

@@ -447,7 +447,7 @@ fn load_active(
 }
 
 /// After a clean close that wrote a close summary, not even the headers are walked: the
-/// summary gives what the walk would (`scan::from_close_summary` says what is checked), and
+/// summary gives what the walk would (`scan::close_summary` says what is checked), and
 /// payloads are checked when read. A skipping or verifying open walks anyway. A writable open
 /// zeroes the summary, since the writer is about to change the records it describes: when it
 /// is trusted, in the mapping only (the open's first flush reaches it); otherwise durably
@@ -463,19 +463,11 @@ fn take_close_summary(
     let summary = if context.skip() || context.options.verify_sealed_on_open {
         None
     } else {
-        footer::decode_close(map.whole(), header.seed(), capacity)
-            .filter(|info| info.segment_id == header.segment_id)
-            .and_then(|info| scan::from_close_summary(map.whole(), capacity, config, &info))
+        scan::close_summary(map.whole(), capacity, config, header.segment_id)
     };
-    if context.writable && footer::has_close_summary(map.whole()) {
-        let at = map.len() - crate::format::FOOTER_SIZE;
-        map.exclusive()[at..].fill(0);
-        if summary.is_some() {
-            context.summary_cleared = true;
-        } else {
-            map.flush(at..map.len())
-                .map_err(|e| Error::io("msync", path, e))?;
-        }
+    if context.writable {
+        let cleared = repair::clear_close_summary(path, map, summary.is_none())?;
+        context.summary_cleared = cleared && summary.is_some();
     }
     Ok(summary)
 }

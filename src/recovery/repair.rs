@@ -471,7 +471,7 @@ fn execute(dir: &Path, action: &Action) -> Result<Vec<PathBuf>> {
             let range = to_usize(range);
             if range.end < map.len() {
                 // (A range that reaches the end zeroes the summary itself, saved first.)
-                clear_close_summary(path, &mut map)?;
+                clear_close_summary(path, &mut map, true)?;
             }
             let bytes = map.exclusive();
             let saved = quarantine(dir, *id, range.start, &bytes[range.clone()])?;
@@ -483,7 +483,7 @@ fn execute(dir: &Path, action: &Action) -> Result<Vec<PathBuf>> {
             path, id, range, ..
         } => {
             let mut map = map_file(path, true)?;
-            clear_close_summary(path, &mut map)?;
+            clear_close_summary(path, &mut map, true)?;
             let range = to_usize(range);
             let binding = header_of(path, map.whole())?.binding();
             let saved = pad_ranges(
@@ -509,17 +509,21 @@ fn execute(dir: &Path, action: &Action) -> Result<Vec<PathBuf>> {
     }
 }
 
-/// Zeroes the close summary of a segment about to change, durably, before the change: it
-/// describes the records as they were. It is derived from them (the next open walks
-/// instead), so nothing is lost and nothing is quarantined.
-fn clear_close_summary(path: &Path, map: &mut Mapping) -> Result<()> {
-    if footer::has_close_summary(map.whole()) {
-        let at = map.len() - crate::format::FOOTER_SIZE;
-        map.exclusive()[at..].fill(0);
+/// Zeroes the close summary of a segment about to change (flushed at once with `durably`,
+/// else by the caller's next flush, which must come before the change): it describes the
+/// records as they were. It is derived from them (the next open walks instead), so nothing
+/// is lost and nothing is quarantined. Returns whether there was one.
+pub(crate) fn clear_close_summary(path: &Path, map: &mut Mapping, durably: bool) -> Result<bool> {
+    if !footer::has_close_summary(map.whole()) {
+        return Ok(false);
+    }
+    let at = map.len() - crate::format::FOOTER_SIZE;
+    map.exclusive()[at..].fill(0);
+    if durably {
         map.flush(at..map.len())
             .map_err(|e| Error::io("msync", path, e))?;
     }
-    Ok(())
+    Ok(true)
 }
 
 fn to_usize(range: &Range<u64>) -> Range<usize> {

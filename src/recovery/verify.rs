@@ -445,13 +445,10 @@ fn classify(
 }
 
 /// What is wrong with the close summary of an unsealed segment whose walk ended cleanly: one
-/// that an open would trust (`scan::from_close_summary`) must say what the walk found. A
-/// summary an open would not trust (damaged, or followed by a writer's marker) is not read.
+/// that an open would trust (`scan::close_summary`) must say what the walk found. A summary
+/// an open would not trust (damaged, or followed by a writer's marker) is not read.
 fn summary_damage(bytes: &[u8], id: SegmentId, walk: &Scan, config: &ScanConfig) -> Option<Damage> {
-    let capacity = data_capacity(bytes.len() as u64);
-    let info = footer::decode_close(bytes, config.binding.seed, capacity)
-        .filter(|info| info.segment_id == id.0)?;
-    let summary = scan::from_close_summary(bytes, capacity, config, &info)?;
+    let summary = scan::close_summary(bytes, data_capacity(bytes.len() as u64), config, id.0)?;
     let agrees = summary.end == walk.end
         && summary.records == walk.records
         && summary.last_lsn == walk.last_lsn

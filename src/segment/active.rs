@@ -183,7 +183,10 @@ impl ActiveSegment {
     /// # Errors
     /// The OS error of the flush.
     pub fn write_close_summary(&mut self) -> io::Result<()> {
-        if self.sealed || !self.ended_clean || self.segment.header().version < 2 {
+        if self.sealed
+            || !self.ended_clean
+            || self.segment.header().version < crate::format::CLOSE_SUMMARY_VERSION
+        {
             return Ok(());
         }
         self.write_tail(0, footer::encode_close).map(|_| ())

@@ -202,6 +202,21 @@ pub fn scan_headers(bytes: &[u8], capacity: usize, config: &ScanConfig) -> Scan 
     state
 }
 
+/// The close summary of segment `segment_id` that an open takes instead of walking, as the
+/// state the walk would end in: `None` when there is none, it does not validate
+/// (`footer::decode_close`), names another segment or fails `from_close_summary`'s checks.
+#[must_use]
+pub fn close_summary(
+    bytes: &[u8],
+    capacity: usize,
+    config: &ScanConfig,
+    segment_id: u64,
+) -> Option<Scan> {
+    let info = footer::decode_close(bytes, config.binding.seed, capacity)
+        .filter(|info| info.segment_id == segment_id)?;
+    from_close_summary(bytes, capacity, config, &info)
+}
+
 /// The state a header walk of a cleanly closed segment ends in, taken from its close summary
 /// (`footer::decode_close`) instead of walking. `None` unless the summary agrees with what
 /// can be checked cheaply: a valid clean-close marker with the summary's last LSN ends the
