@@ -23,6 +23,7 @@ pub mod format;
 mod ids;
 mod log;
 mod options;
+mod points;
 #[cfg(feature = "openraft")]
 pub mod raft;
 mod reader;

@@ -51,11 +51,27 @@ pub struct Mapping {
     writable: bool,
     frozen: AtomicUsize,
     writer_taken: AtomicBool,
-    /// The mapping's entry in the `SIGBUS` guard table, when one was free.
+    /// The mapping's entry in the `SIGBUS` guard table.
     guard: Option<guard::Entry>,
-    /// A handle on the file of a writable mapping: `flush` checks that the file still covers
-    /// the mapping before it reports bytes durable.
-    file: Option<File>,
+    /// A handle on the file of a writable mapping until `release_file`: `flush` checks that
+    /// the file still covers the mapping before it reports bytes durable.
+    file: parking_lot::Mutex<Option<Arc<File>>>,
+    /// Held across every flush: flushes of one mapping run one at a time, and one that fails
+    /// makes every later one fail.
+    flushes: parking_lot::Mutex<Flushes>,
+}
+
+/// The flush history of a mapping.
+#[derive(Debug, Default)]
+struct Flushes {
+    /// Why a flush failed: the kernel reports a write-back error to one flush only, and the
+    /// pages it could not write may be dropped, so no later flush may report success.
+    failed: Option<String>,
+    /// Set by `release_file`: the mapping was sealed, and the seal flushed all of it.
+    released: bool,
+    /// What each flush made durable, for tests that build the disk a crash would leave.
+    #[cfg(test)]
+    shadow: shadow::Shadow,
 }
 
 impl Mapping {
@@ -63,7 +79,8 @@ impl Mapping {
     /// frozen; a read-only one is frozen whole.
     ///
     /// # Errors
-    /// The OS error of `mmap`, or `InvalidInput` for an empty file.
+    /// The OS error of `mmap`; `InvalidInput` for an empty file; `OutOfMemory` when the
+    /// `SIGBUS` guard's table is full (`guard::SLOTS` live mappings in the process).
     pub fn map(file: &File, writable: bool) -> io::Result<Mapping> {
         let len = usize::try_from(file.metadata()?.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large"))?;
@@ -71,7 +88,7 @@ impl Mapping {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty file"));
         }
         let raw = Raw::map(file, len, writable)?;
-        let guard = guard::Entry::register(raw.as_ptr() as usize, len, writable);
+        let guard = guard::Entry::register(raw.as_ptr() as usize, len, writable)?;
         Ok(Mapping {
             raw,
             len,
@@ -79,11 +96,12 @@ impl Mapping {
             frozen: AtomicUsize::new(if writable { 0 } else { len }),
             writer_taken: AtomicBool::new(false),
             guard,
-            file: if writable {
-                Some(file.try_clone()?)
+            file: parking_lot::Mutex::new(if writable {
+                Some(Arc::new(file.try_clone()?))
             } else {
                 None
-            },
+            }),
+            flushes: parking_lot::Mutex::default(),
         })
     }
 
@@ -101,10 +119,35 @@ impl Mapping {
     /// # Errors
     /// The OS error of `fsync`.
     pub fn sync_all(&self) -> io::Result<()> {
-        match &self.file {
+        match self.file() {
             Some(file) => file.sync_all(),
             None => Ok(()),
         }
+    }
+
+    fn file(&self) -> Option<Arc<File>> {
+        self.file.lock().clone()
+    }
+
+    /// Closes this mapping's handle on its file once it is sealed (flushed whole, footer
+    /// included): the mapping stays readable, and the process keeps no descriptor per sealed
+    /// segment. A flush after this reports success only if no flush ever failed.
+    pub fn release_file(&self) {
+        self.flushes.lock().released = true;
+        *self.file.lock() = None;
+    }
+
+    /// Makes the next flush fail as a write-back error would (tests of poisoning).
+    #[cfg(test)]
+    pub fn fail_next_flush(&self) {
+        self.flushes.lock().shadow.fail_next = true;
+    }
+
+    /// The file as the flushes so far left it on disk: `base` (what it held when mapped)
+    /// with every flushed page laid over it, as after a crash that lost all else.
+    #[cfg(test)]
+    pub fn durable_image(&self, base: Vec<u8>) -> Vec<u8> {
+        self.flushes.lock().shadow.image(base)
     }
 
     /// Always false: a mapping covers a non-empty file.
@@ -173,6 +216,7 @@ impl Mapping {
         }
         Some(MapWriter {
             map: Arc::clone(self),
+            file: self.file(),
             through_file: false,
         })
     }
@@ -186,11 +230,33 @@ impl Mapping {
         if range.is_empty() || !self.writable {
             return Ok(());
         }
-        self.raw
-            .flush_range(range.start, range.end.min(self.len) - range.start)?;
+        let mut flushes = self.flushes.lock();
+        if let Some(cause) = &flushes.failed {
+            return Err(io::Error::other(format!(
+                "an earlier flush of this mapping failed ({cause}); its bytes may never reach \
+                 the disk"
+            )));
+        }
+        if flushes.released {
+            return Ok(());
+        }
+        let range = range.start..range.end.min(self.len);
+        if let Err(error) = self.flush_locked(&mut flushes, range) {
+            flushes.failed = Some(error.to_string());
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    fn flush_locked(&self, flushes: &mut Flushes, range: Range<usize>) -> io::Result<()> {
+        #[cfg(test)]
+        flushes.shadow.take_failure()?;
+        #[cfg(not(test))]
+        let _ = flushes;
+        self.raw.flush_range(range.start, range.end - range.start)?;
         // `lseek(SEEK_END)` reads the size without `statx`, which costs tens of microseconds
         // on a file with pages under writeback.
-        let file_len = match &self.file {
+        let file_len = match self.file() {
             Some(file) => io::Seek::seek(&mut &*file, io::SeekFrom::End(0))?,
             None => self.len as u64,
         };
@@ -204,7 +270,20 @@ impl Mapping {
                 ),
             ));
         }
+        #[cfg(test)]
+        flushes
+            .shadow
+            .record(range.start, self.finished(range.clone()));
         Ok(())
+    }
+
+    /// The bytes of a range being flushed, for the shadow's copy.
+    #[cfg(test)]
+    fn finished(&self, range: Range<usize>) -> &[u8] {
+        // SAFETY: test-only. `range` lies inside the mapping (`flush` bounds it), and the
+        // engine flushes only bytes it has finished writing: published records and markers,
+        // or the footer area the flushing thread itself wrote, which no write races with.
+        unsafe { std::slice::from_raw_parts(self.raw.as_ptr().add(range.start), range.len()) }
     }
 
     /// Drops this process's page-table entries over `range` (`MADV_DONTNEED`) without
@@ -230,8 +309,8 @@ impl Mapping {
         }
         let range = range.start..range.end.min(self.len);
         self.release_pages(range.clone());
-        if let Some(file) = &self.file {
-            Raw::start_writeback(file, range.start, range.end - range.start);
+        if let Some(file) = self.file() {
+            Raw::start_writeback(&file, range.start, range.end - range.start);
         }
     }
 
@@ -396,8 +475,10 @@ mod guard {
     use std::sync::Once;
     use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
-    /// Live mappings the table can hold; a mapping that finds it full goes unguarded.
-    const SLOTS: usize = 4096;
+    /// Live mappings the table can hold: as many as Linux's default `vm.max_map_count` lets
+    /// a process have, so the kernel's limit is met first. A mapping that finds the table
+    /// full is refused (`register`), never left unguarded.
+    pub(super) const SLOTS: usize = 65_536;
 
     struct Slot {
         start: AtomicUsize,
@@ -425,7 +506,11 @@ mod guard {
 
     impl Entry {
         /// Registers `start..start + len`, installing the handler on first use.
-        pub(super) fn register(start: usize, len: usize, writable: bool) -> Option<Entry> {
+        pub(super) fn register(
+            start: usize,
+            len: usize,
+            writable: bool,
+        ) -> std::io::Result<Option<Entry>> {
             INSTALL.call_once(install);
             let hint = NEXT.fetch_add(1, Ordering::Relaxed);
             for step in 0..SLOTS {
@@ -440,10 +525,13 @@ mod guard {
                     slot.writable.store(writable, Ordering::Relaxed);
                     slot.len.store(len, Ordering::Relaxed);
                     slot.start.store(start, Ordering::Release);
-                    return Some(Entry(index));
+                    return Ok(Some(Entry(index)));
                 }
             }
-            None
+            Err(std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                format!("{SLOTS} segments are mapped already, the most this process guards"),
+            ))
         }
 
         pub(super) fn shrunk(&self) -> bool {
@@ -569,8 +657,12 @@ mod guard {
     pub(super) struct Entry;
 
     impl Entry {
-        pub(super) fn register(_start: usize, _len: usize, _writable: bool) -> Option<Entry> {
-            None
+        pub(super) fn register(
+            _start: usize,
+            _len: usize,
+            _writable: bool,
+        ) -> std::io::Result<Option<Entry>> {
+            Ok(None)
         }
 
         pub(super) fn shrunk(&self) -> bool {
@@ -581,10 +673,48 @@ mod guard {
     }
 }
 
+/// What each flush made durable, kept by tests (the disk a crash would leave).
+#[cfg(test)]
+mod shadow {
+    use std::io;
+
+    /// Flushed bytes by offset, the latest copy of each; an injected failure, if armed.
+    #[derive(Debug, Default)]
+    pub(super) struct Shadow {
+        flushed: Vec<(usize, Vec<u8>)>,
+        pub(super) fail_next: bool,
+    }
+
+    impl Shadow {
+        pub(super) fn take_failure(&mut self) -> io::Result<()> {
+            if std::mem::take(&mut self.fail_next) {
+                return Err(io::Error::from_raw_os_error(libc::EIO));
+            }
+            Ok(())
+        }
+
+        pub(super) fn record(&mut self, offset: usize, bytes: &[u8]) {
+            let end = offset + bytes.len();
+            self.flushed
+                .retain(|(at, old)| *at < offset || at + old.len() > end);
+            self.flushed.push((offset, bytes.to_vec()));
+        }
+
+        pub(super) fn image(&self, mut base: Vec<u8>) -> Vec<u8> {
+            for (offset, bytes) in &self.flushed {
+                base[*offset..offset + bytes.len()].copy_from_slice(bytes);
+            }
+            base
+        }
+    }
+}
+
 /// The one writer of a mapping: writes above the frozen watermark, then freezes them.
 #[derive(Debug)]
 pub struct MapWriter {
     map: Arc<Mapping>,
+    /// The file, for `pwritev`; dropped with the writer.
+    file: Option<Arc<File>>,
     /// Write with `pwritev` into the file instead of copying into the mapping.
     through_file: bool,
 }
@@ -652,7 +782,7 @@ impl MapWriter {
     #[cfg(not(miri))]
     fn pwrite_pair(&self, offset: usize, first: &[u8], second: &[u8]) -> bool {
         use std::os::fd::AsRawFd;
-        let Some(file) = &self.map.file else {
+        let Some(file) = &self.file else {
             return false;
         };
         let Ok(at) = libc::off_t::try_from(offset) else {

@@ -1,6 +1,9 @@
 //! `Log`: open (recovering), append, append a batch, sync, durable LSN, readers, listing.
 
+mod durable;
 mod group_commit;
+#[cfg(test)]
+mod interleavings;
 mod retention;
 pub(crate) mod writer;
 
@@ -16,10 +19,12 @@ use crate::disk::dir;
 use crate::error::{Error, Result};
 use crate::ids::{Lsn, SegmentId};
 use crate::options::{Durability, Options, RecoveryMode};
+use crate::points::{self, Point};
 use crate::reader::{LogReader, View};
 use crate::recovery::{self, report::RecoveryReport};
 use crate::segment::active::ActiveSegment;
 use crate::segment::{Record, Segment, SegmentInfo};
+use durable::DurableLsn;
 use group_commit::{GroupCommit, Turn};
 use writer::{Populate, Writer};
 
@@ -45,7 +50,7 @@ pub struct Log {
     writer: Mutex<Option<Writer>>,
     segments: RwLock<Vec<Arc<Segment>>>,
     last_lsn: AtomicU64,
-    durable_lsn: AtomicU64,
+    durable_lsn: DurableLsn,
     group: GroupCommit,
     poisoned: AtomicBool,
     poison_cause: Mutex<String>,
@@ -123,7 +128,7 @@ impl Log {
             writer: Mutex::new(Some(writer)),
             segments: RwLock::new(segments),
             last_lsn: AtomicU64::new(last),
-            durable_lsn: AtomicU64::new(last),
+            durable_lsn: DurableLsn::new(last),
             group: GroupCommit::default(),
             poisoned: AtomicBool::new(false),
             poison_cause: Mutex::new(String::new()),
@@ -155,7 +160,7 @@ impl Log {
             writer: Mutex::new(None),
             segments: RwLock::new(opened.segments),
             last_lsn: AtomicU64::new(last),
-            durable_lsn: AtomicU64::new(last),
+            durable_lsn: DurableLsn::new(last),
             group: GroupCommit::default(),
             poisoned: AtomicBool::new(false),
             poison_cause: Mutex::new(String::new()),
@@ -319,7 +324,8 @@ impl Log {
     fn finish_sealing(&self, writer: &mut Writer) -> Result<()> {
         let sealed = writer.finish_sealing().map_err(|e| self.poison(e))?;
         if let Some(lsn) = sealed {
-            self.durable_lsn.fetch_max(lsn, Ordering::AcqRel);
+            // Under the writer lock: no truncation can have started a new epoch meanwhile.
+            self.durable_lsn.raise(self.durable_lsn.epoch(), lsn);
         }
         Ok(())
     }
@@ -331,8 +337,8 @@ impl Log {
             .active
             .seal()
             .map_err(|e| self.poison(Error::io("seal (msync)", path, e)))?;
-        self.durable_lsn
-            .fetch_max(writer.next_lsn - 1, Ordering::AcqRel);
+        let epoch = self.durable_lsn.epoch();
+        self.durable_lsn.raise(epoch, writer.next_lsn - 1);
         Ok(())
     }
 
@@ -354,16 +360,18 @@ impl Log {
     /// # Errors
     /// As `sync`.
     pub fn sync_to(&self, lsn: Lsn) -> Result<Lsn> {
-        let target = lsn.0.min(self.last_lsn.load(Ordering::Acquire));
         loop {
             self.check_poison()?;
-            let durable = self.durable_lsn.load(Ordering::Acquire);
+            // Taken again on every round: a truncation below the target lowers it to what
+            // remains, so a sync begun before it returns once that is durable.
+            let target = lsn.0.min(self.last_lsn.load(Ordering::Acquire));
+            let durable = self.durable_lsn.get();
             if durable >= target {
                 return Ok(Lsn(durable));
             }
-            let turn = self
-                .group
-                .enter(|| self.durable_lsn.load(Ordering::Acquire) >= target);
+            let turn = self.group.enter(|| {
+                self.durable_lsn.get() >= lsn.0.min(self.last_lsn.load(Ordering::Acquire))
+            });
             if turn == Turn::Lead {
                 let flushed = self.flush_leader();
                 self.group.leave();
@@ -373,7 +381,7 @@ impl Log {
     }
 
     fn flush_leader(&self) -> Result<()> {
-        let (map, range, lsn, path) = {
+        let (map, range, lsn, epoch, path) = {
             let mut guard = self.lock_writer()?;
             let writer = guard.as_mut().expect("checked by lock_writer");
             // The active segment is part of the log only once a background seal has named it.
@@ -385,23 +393,28 @@ impl Log {
                 Arc::clone(segment.mapping()),
                 range,
                 writer.next_lsn - 1,
+                self.durable_lsn.epoch(),
                 segment.path().to_owned(),
             )
         };
+        points::reach(Point::FlushTaken);
         // The pages wholly written are released first: the flush then write-protects no page
         // the writer maps (no interrupt for it), and it never writes to them again.
         let page = crate::format::PAGE_SIZE as usize;
         map.release_pages(range.start..range.end / page * page);
         map.flush(range)
             .map_err(|e| self.poison(Error::io("msync", path, e)))?;
-        self.durable_lsn.fetch_max(lsn, Ordering::AcqRel);
+        points::reach(Point::FlushDone);
+        // A truncation since the range was taken may have given `lsn` to records this flush
+        // never saw: then it raises nothing, and the waiters' next leader flushes them.
+        self.durable_lsn.raise(epoch, lsn);
         Ok(())
     }
 
     /// The highest LSN guaranteed to survive a crash (`Lsn::ZERO` when none).
     #[must_use]
     pub fn durable_lsn(&self) -> Lsn {
-        Lsn(self.durable_lsn.load(Ordering::Acquire))
+        Lsn(self.durable_lsn.get())
     }
 
     /// The last LSN appended (`Lsn::ZERO` when none; after `truncate_after`, its argument).

@@ -70,8 +70,9 @@ impl Log {
         writer.active = active;
         writer.next_lsn = x + 1;
         writer.schedule_background();
+        // The durable LSN first, so that it never exceeds the last LSN.
+        self.durable_lsn.truncate(x);
         self.last_lsn.store(x, Ordering::Release);
-        self.durable_lsn.fetch_min(x, Ordering::AcqRel);
         Ok(())
     }
 

@@ -258,9 +258,13 @@ impl ActiveSegment {
             return Ok(());
         }
         let map = Arc::clone(self.writer.mapping());
-        let unsynced = self.take_unsynced();
+        self.take_unsynced();
         map.release_pages(0..self.end);
-        map.flush(unsynced)?;
+        // All of the data, not only what no flush has taken yet: a flush leader may still be
+        // writing a range it took, and the footer must not reach the disk before it. Flushes
+        // of a mapping run one at a time, so this one waits for that one (and fails if it
+        // failed); pages already clean cost it nothing.
+        map.flush(0..self.end)?;
         // The chain is computed here, off the append path, from the headers written.
         let chain = chain_of(&map.frozen()[..self.end], self.seed);
         let info = self.write_tail(chain, footer::encode)?;
@@ -268,6 +272,7 @@ impl ActiveSegment {
         self.sealed = true;
         self.room_end = 0;
         self.segment.mark_sealed(info.index_entries);
+        map.release_file();
         Ok(())
     }
 }
