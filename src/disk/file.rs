@@ -49,6 +49,34 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("fsync directory", dir, e))
 }
 
+/// Creates `dir` and any missing parents, and makes each new entry durable: the parent of
+/// every directory created is fsynced, from the deepest up. An existing `dir` is left alone.
+///
+/// # Errors
+/// The OS error, and the path it concerns.
+pub fn create_dir_durably(dir: &Path) -> std::result::Result<(), (std::io::Error, &Path)> {
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(path) = at.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        missing.push(path);
+        at = path.parent();
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir).map_err(|e| (e, dir))?;
+    for created in missing {
+        let parent = created
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| (e, parent))?;
+    }
+    Ok(())
+}
+
 /// Writes a new file durably: write, fsync, then fsync the directory.
 ///
 /// # Errors
@@ -116,5 +144,14 @@ mod tests {
         assert_eq!(fs::read(&b).unwrap(), b"xyz");
         remove_durably(&b).unwrap();
         assert!(!b.exists());
+        let nested = dir.path().join("x/y/z");
+        create_dir_durably(&nested).unwrap();
+        assert!(nested.is_dir());
+        create_dir_durably(&nested).unwrap();
+        let file = dir.path().join("x/f");
+        fs::write(&file, b"").unwrap();
+        let (error, at) = create_dir_durably(&file.join("d")).unwrap_err();
+        assert_eq!(at, file.join("d").as_path());
+        assert_eq!(error.kind(), std::io::ErrorKind::NotADirectory);
     }
 }

@@ -69,11 +69,16 @@ impl Log {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Log> {
         let dir = dir.as_ref();
         options.validate()?;
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+        crate::disk::file::create_dir_durably(dir)
+            .map_err(|(e, path)| Error::io("create directory", path, e))?;
         let lock = dir::lock(dir)?;
         let opened = recovery::recover(dir, &options, true)?;
         let log_id = opened.log_id.unwrap_or_else(new_log_id);
         let mut segments = opened.segments;
+        // Sealed segments are never written again: no descriptor is kept for them.
+        for sealed in segments.iter().filter(|s| s.is_sealed()) {
+            sealed.mapping().release_file();
+        }
         let next_lsn = next_lsn_after(&segments);
         let ended_clean = opened.tail.as_ref().is_some_and(|scan| scan.ended_clean);
         let summary_cleared = opened.summary_cleared;

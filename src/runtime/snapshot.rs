@@ -125,7 +125,8 @@ pub(crate) fn path(dir: &Path, lsn: Lsn) -> PathBuf {
 /// `Error::Io` naming the file.
 pub(crate) fn write(dir: &Path, lsn: Lsn, bytes: &[u8]) -> Result<PathBuf> {
     let snapshots = dir.join(DIR);
-    fs::create_dir_all(&snapshots).map_err(|e| Error::io("create directory", &snapshots, e))?;
+    crate::disk::file::create_dir_durably(&snapshots)
+        .map_err(|(e, path)| Error::io("create directory", path, e))?;
     let target = path(dir, lsn);
     let tmp = target.with_extension("snap.tmp");
     let mut file = OpenOptions::new()
