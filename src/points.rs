@@ -8,6 +8,9 @@ pub enum Point {
     FlushTaken,
     /// A flush leader's msync has returned, before it raises the durable LSN.
     FlushDone,
+    /// A suffix truncation has removed the files past the cut and created the segment that
+    /// continues the log, before readers are shown the cut.
+    SuffixCut,
 }
 
 /// Marks `point` on this thread (a test's hook for the thread may hold it there).

@@ -150,8 +150,9 @@ mod tests {
         create_dir_durably(&nested).unwrap();
         let file = dir.path().join("x/f");
         fs::write(&file, b"").unwrap();
-        let (error, at) = create_dir_durably(&file.join("d")).unwrap_err();
-        assert_eq!(at, file.join("d").as_path());
+        let under_a_file = file.join("d");
+        let (error, at) = create_dir_durably(&under_a_file).unwrap_err();
+        assert_eq!(at, under_a_file.as_path());
         assert_eq!(error.kind(), std::io::ErrorKind::NotADirectory);
     }
 }

@@ -162,3 +162,31 @@ fn a_failed_flush_poisons_and_no_seal_vouches_for_its_records() {
     // must not succeed where this one failed.
     assert!(active.mapping().flush(0..4096).is_err());
 }
+
+#[test]
+fn a_reader_taken_during_a_suffix_truncation_sees_no_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = small_log(dir.path());
+    append_n(&log, 3);
+    log.rotate_now().unwrap();
+    append_n(&log, 3);
+    log.rotate_now().unwrap();
+    append_n(&log, 3);
+    let truncating = Arc::clone(&log);
+    hold_at(
+        Point::SuffixCut,
+        move || truncating.truncate_after(Lsn(2)).unwrap(),
+        || {
+            let reader = log.reader();
+            let lsns: Vec<u64> = reader.iter_from(Lsn(1)).map(|r| r.unwrap().lsn.0).collect();
+            let contiguous: Vec<u64> = (1..=lsns.len() as u64).collect();
+            assert_eq!(lsns, contiguous, "a reader saw a gap");
+        },
+    );
+    let lsns: Vec<u64> = log
+        .reader()
+        .iter_from(Lsn(1))
+        .map(|r| r.unwrap().lsn.0)
+        .collect();
+    assert_eq!(lsns, [1, 2]);
+}

@@ -9,6 +9,7 @@ use super::writer::Writer;
 use crate::disk::file;
 use crate::error::Result;
 use crate::ids::Lsn;
+use crate::points::{self, Point};
 use crate::segment::Segment;
 
 impl Log {
@@ -61,9 +62,13 @@ impl Log {
         }
         let id = segments[keep].id().next();
         let active = writer.activate(id, x + 1)?;
-        Segment::set_lsn_end(&segments[keep], x + 1);
+        points::reach(Point::SuffixCut);
         {
+            // One step for readers (they take their views under the list's lock): the kept
+            // segment's bound and the list without the removed segments, never one alone,
+            // which would show an LSN gap.
             let mut list = self.segments.write();
+            Segment::set_lsn_end(&segments[keep], x + 1);
             list.truncate(keep + 1);
             list.push(Arc::clone(active.segment()));
         }
