@@ -265,3 +265,28 @@ fn an_entry_larger_than_a_record_is_refused_and_nothing_is_written() {
     block_on(store.blocking_append(entries(1, 2..=4))).unwrap();
     assert_eq!(state(&mut store), (None, Some(log_id(1, 1, 4))));
 }
+
+#[test]
+fn committed_log_id_reads_back_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = open(dir.path());
+        assert_eq!(block_on(store.read_committed()).unwrap(), None);
+        block_on(store.blocking_append(entries(1, 0..=20))).unwrap();
+        block_on(store.save_committed(Some(log_id(1, 1, 17)))).unwrap();
+        block_on(store.save_vote(&Vote::new_committed(2, 1))).unwrap();
+    }
+    let mut store = open(dir.path());
+    assert_eq!(
+        block_on(store.read_committed()).unwrap(),
+        Some(log_id(1, 1, 17))
+    );
+    assert_eq!(
+        block_on(store.read_vote()).unwrap(),
+        Some(Vote::new_committed(2, 1))
+    );
+    block_on(store.save_committed(None)).unwrap();
+    drop(store);
+    let mut store = open(dir.path());
+    assert_eq!(block_on(store.read_committed()).unwrap(), None);
+}

@@ -331,9 +331,13 @@ fn flush_loop(log: &Log, queue: &Receiver<Pending>) {
 }
 
 /// Appends the records of one raft append: as one batch when it fits in a segment, else one
-/// record at a time. Raft needs no atomicity here: a crash keeps a prefix of the entries,
-/// and the flush callback has not fired. Every record is checked first, so that a refused
-/// one leaves nothing written.
+/// record at a time. A crash may keep a prefix of the entries (their flush callback has not
+/// fired, and the LSNs still follow the indexes). Every record is checked first, so that a
+/// refused one leaves nothing written; an append that fails part way (a full disk at a
+/// rotation) removes the records it wrote, since raft will append those indexes again and the
+/// LSNs must go on following them. Should that removal fail too, the log is poisoned, and the
+/// reopen that follows reads the offset back from the last record, which the prefix keeps
+/// consistent.
 fn append_payloads(log: &Log, payloads: &[Vec<u8>]) -> Result<Lsn> {
     let max = log.options().payload_max();
     if let Some(payload) = payloads.iter().find(|p| p.len() as u64 > max) {
@@ -344,9 +348,18 @@ fn append_payloads(log: &Log, payloads: &[Vec<u8>]) -> Result<Lsn> {
     }
     match log.append_batch(payloads) {
         Err(Error::BatchTooLarge { .. }) => {
-            let mut lsn = Lsn::ZERO;
+            let before = log.last_lsn();
+            let mut lsn = before;
             for payload in payloads {
-                lsn = log.append(payload)?;
+                match log.append(payload) {
+                    Ok(appended) => lsn = appended,
+                    Err(error) => {
+                        if lsn > before {
+                            log.truncate_after(before)?;
+                        }
+                        return Err(error);
+                    }
+                }
             }
             Ok(lsn)
         }
@@ -524,6 +537,33 @@ where
         &mut self,
     ) -> std::result::Result<Option<Vote<C::NodeId>>, StorageError<C::NodeId>> {
         Ok(self.meta.vote.clone())
+    }
+
+    /// Saves the committed log id in `raft-meta.json`, after making every entry appended so
+    /// far durable (a restart then applies committed entries that are all present).
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<C::NodeId>>,
+    ) -> std::result::Result<(), StorageError<C::NodeId>> {
+        if committed == self.meta.committed {
+            return Ok(());
+        }
+        self.shared
+            .log
+            .sync()
+            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        let meta = Meta {
+            committed,
+            ..self.meta.clone()
+        };
+        self.save_meta(meta)
+            .map_err(|e| StorageIOError::write_logs(e).into())
+    }
+
+    async fn read_committed(
+        &mut self,
+    ) -> std::result::Result<Option<LogId<C::NodeId>>, StorageError<C::NodeId>> {
+        Ok(self.meta.committed.clone())
     }
 
     async fn append<I>(

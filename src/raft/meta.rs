@@ -1,4 +1,5 @@
-//! The raft metadata file `raft-meta.json`: vote and last purged log id, replaced atomically
+//! The raft metadata file `raft-meta.json`: vote, committed and last purged log ids, replaced
+//! atomically
 //! (temporary file, fsync, rename, fsync of the directory).
 //!
 //! The file lives in the log directory beside the segments. Its name matches none of the
@@ -25,6 +26,10 @@ pub struct Meta<NID: NodeId> {
     /// The last log id purged. Records at or below it may still be present in the log (the
     /// engine removes whole segments only); they are hidden.
     pub last_purged: Option<LogId<NID>>,
+    /// The last committed log id saved by `save_committed` (absent from files written before
+    /// it was kept).
+    #[serde(default)]
+    pub committed: Option<LogId<NID>>,
 }
 
 impl<NID: NodeId> Default for Meta<NID> {
@@ -32,6 +37,7 @@ impl<NID: NodeId> Default for Meta<NID> {
         Meta {
             vote: None,
             last_purged: None,
+            committed: None,
         }
     }
 }
@@ -91,10 +97,22 @@ mod tests {
         let meta = Meta::<u64> {
             vote: Some(Vote::new_committed(3, 1)),
             last_purged: Some(LogId::new(CommittedLeaderId::new(2, 1), 41)),
+            committed: Some(LogId::new(CommittedLeaderId::new(2, 1), 57)),
         };
         store(dir.path(), &meta).unwrap();
         assert_eq!(load::<u64>(dir.path()).unwrap(), meta);
         assert!(!dir.path().join(TEMP_NAME).exists());
+    }
+
+    #[test]
+    fn meta_without_committed_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            path(dir.path()),
+            br#"{ "vote": null, "last_purged": null }"#,
+        )
+        .unwrap();
+        assert_eq!(load::<u64>(dir.path()).unwrap(), Meta::default());
     }
 
     #[test]
