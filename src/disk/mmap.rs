@@ -101,7 +101,11 @@ impl Mapping {
             } else {
                 None
             }),
-            flushes: parking_lot::Mutex::default(),
+            flushes: parking_lot::Mutex::new(Flushes {
+                #[cfg(test)]
+                shadow: shadow::Shadow::of(file, len, writable),
+                ..Flushes::default()
+            }),
         })
     }
 
@@ -144,10 +148,19 @@ impl Mapping {
     }
 
     /// The file as the flushes so far left it on disk: `base` (what it held when mapped)
-    /// with every flushed page laid over it, as after a crash that lost all else.
+    /// with every flushed range laid over it, as after a crash that lost all else.
     #[cfg(test)]
     pub fn durable_image(&self, base: Vec<u8>) -> Vec<u8> {
         self.flushes.lock().shadow.image(base)
+    }
+
+    /// As `durable_image`, over the bytes the file held when it was mapped, which the shadow
+    /// keeps for small writable files (`shadow::BASE_LEN_MAX`); `None` for others.
+    #[cfg(test)]
+    pub fn durable_image_of_small(&self) -> Option<Vec<u8>> {
+        let flushes = self.flushes.lock();
+        let base = flushes.shadow.base()?.to_vec();
+        Some(flushes.shadow.image(base))
     }
 
     /// Always false: a mapping covers a non-empty file.
@@ -253,7 +266,13 @@ impl Mapping {
         flushes.shadow.take_failure()?;
         #[cfg(not(test))]
         let _ = flushes;
-        self.raw.flush_range(range.start, range.end - range.start)?;
+        #[cfg(test)]
+        let simulated = shadow::simulated();
+        #[cfg(not(test))]
+        let simulated = false;
+        if !simulated {
+            self.raw.flush_range(range.start, range.end - range.start)?;
+        }
         // `lseek(SEEK_END)` reads the size without `statx`, which costs tens of microseconds
         // on a file with pages under writeback.
         let file_len = match self.file() {
@@ -675,17 +694,70 @@ mod guard {
 
 /// What each flush made durable, kept by tests (the disk a crash would leave).
 #[cfg(test)]
-mod shadow {
+pub mod shadow {
     use std::io;
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Crash simulations running: while one runs, flushes record what they make durable
+    /// without asking the kernel (the simulation judges durability by the shadow alone, and
+    /// runs thousands of schedules). Other tests meanwhile read their files through the page
+    /// cache, which holds every byte either way.
+    static SIMULATIONS: AtomicUsize = AtomicUsize::new(0);
+
+    pub(crate) fn simulated() -> bool {
+        SIMULATIONS.load(Ordering::Acquire) > 0
+    }
+
+    /// Flushes skip the kernel while this lives.
+    #[derive(Debug)]
+    pub struct Simulation(());
+
+    impl Simulation {
+        /// Starts skipping.
+        pub fn start() -> Simulation {
+            SIMULATIONS.fetch_add(1, Ordering::AcqRel);
+            Simulation(())
+        }
+    }
+
+    impl Drop for Simulation {
+        fn drop(&mut self) {
+            SIMULATIONS.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Writable files up to this size have their bytes at map time kept as the base.
+    pub(super) const BASE_LEN_MAX: usize = 1 << 20;
 
     /// Flushed bytes by offset, the latest copy of each; an injected failure, if armed.
     #[derive(Debug, Default)]
     pub(super) struct Shadow {
+        base: Option<Vec<u8>>,
         flushed: Vec<(usize, Vec<u8>)>,
         pub(super) fail_next: bool,
     }
 
     impl Shadow {
+        pub(super) fn of(file: &std::fs::File, len: usize, writable: bool) -> Shadow {
+            use std::os::unix::fs::FileExt;
+            let mut base = None;
+            if writable && len <= BASE_LEN_MAX {
+                let mut bytes = vec![0; len];
+                if file.read_exact_at(&mut bytes, 0).is_ok() {
+                    base = Some(bytes);
+                }
+            }
+            Shadow {
+                base,
+                ..Shadow::default()
+            }
+        }
+
+        pub(super) fn base(&self) -> Option<&[u8]> {
+            self.base.as_deref()
+        }
+
         pub(super) fn take_failure(&mut self) -> io::Result<()> {
             if std::mem::take(&mut self.fail_next) {
                 return Err(io::Error::from_raw_os_error(libc::EIO));

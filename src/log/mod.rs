@@ -5,6 +5,8 @@ mod group_commit;
 #[cfg(test)]
 mod interleavings;
 mod retention;
+#[cfg(test)]
+mod simulator;
 pub(crate) mod writer;
 
 use std::fs::File;
