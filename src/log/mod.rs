@@ -2,10 +2,12 @@
 
 mod durable;
 mod group_commit;
-#[cfg(test)]
+// Not under Miri: real files, directory fsyncs and many threads (the mapping's own tests
+// cover its unsafe code there).
+#[cfg(all(test, not(miri)))]
 mod interleavings;
 mod retention;
-#[cfg(test)]
+#[cfg(all(test, not(miri)))]
 mod simulator;
 pub(crate) mod writer;
 

@@ -358,7 +358,6 @@ fn sweep(default_seeds: u64) {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "threads and real files: too slow under Miri")]
 fn crashes_keep_every_acknowledged_record() {
     sweep(2_000);
 }
