@@ -7,21 +7,10 @@
 //!
 //! This file holds one test: it lowers the process's file size limit.
 
-use interstice::{Error, Log, Lsn, Options};
+mod common;
 
-fn set_file_size_limit(bytes: u64) {
-    let limit = libc::rlimit {
-        rlim_cur: bytes,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: plain libc calls with valid arguments; ignoring SIGXFSZ turns the signal into
-    // an EFBIG error from the call that would grow a file past the limit.
-    #[allow(unsafe_code)]
-    unsafe {
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &raw const limit), 0);
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
-}
+use common::set_file_size_limit;
+use interstice::{Error, Log, Lsn, Options};
 
 #[test]
 fn a_failed_rotation_leaves_the_log_usable() {

@@ -8,7 +8,11 @@
 //! This file holds one test: it lowers the process's file size limit.
 #![cfg(feature = "openraft")]
 
+mod common;
+
 use std::path::Path;
+
+use common::set_file_size_limit;
 
 use interstice::Options;
 use interstice::raft::LogStore;
@@ -16,20 +20,6 @@ use interstice::raft::kv::{KvConfig, KvRequest};
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
 use openraft::testing::log_id;
 use openraft::{Entry, EntryPayload, RaftLogReader};
-
-fn set_file_size_limit(bytes: u64) {
-    let limit = libc::rlimit {
-        rlim_cur: bytes,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: plain libc calls with valid arguments; ignoring SIGXFSZ turns the signal into
-    // an EFBIG error from the call that would grow a file past the limit.
-    #[allow(unsafe_code)]
-    unsafe {
-        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &raw const limit), 0);
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
-}
 
 fn entry(index: u64) -> Entry<KvConfig> {
     Entry {

@@ -229,3 +229,20 @@ pub fn segment_paths(dir: &Path) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// Lowers the process's file size limit to `bytes` (`libc::RLIM_INFINITY` lifts it): a file
+/// then cannot grow past it, which is how a test makes a full disk. Affects every thread, so
+/// a test binary that uses it holds one test.
+pub fn set_file_size_limit(bytes: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: plain libc calls with valid arguments; ignoring SIGXFSZ turns the signal into
+    // an EFBIG error from the call that would grow a file past the limit.
+    #[allow(unsafe_code)]
+    unsafe {
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &raw const limit), 0);
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
