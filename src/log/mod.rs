@@ -112,8 +112,14 @@ impl Log {
             payload_max,
         );
         writer.set_through_file(options.durability == Durability::EveryAppend);
+        // The flush below makes what recovery kept durable: a commit marker vouches for it,
+        // as at every sync, so that damage to those records later is corruption, never a
+        // torn tail that drops them. After a clean close the marker is written even with no
+        // record since the last one (`write_resume_marker`).
         if ended_clean {
             writer.active.write_resume_marker();
+        } else {
+            writer.active.write_marker();
         }
         // Whatever recovery kept (and that marker) is made durable now, before any append, so
         // the durable LSN starts at the end. When recovery cleared the segment's close
