@@ -67,8 +67,6 @@ struct Flushes {
     /// Why a flush failed: the kernel reports a write-back error to one flush only, and the
     /// pages it could not write may be dropped, so no later flush may report success.
     failed: Option<String>,
-    /// Set by `release_file`: the mapping was sealed, and the seal flushed all of it.
-    released: bool,
     /// What each flush made durable, for tests that build the disk a crash would leave.
     #[cfg(test)]
     shadow: shadow::Shadow,
@@ -137,7 +135,6 @@ impl Mapping {
     /// included): the mapping stays readable, and the process keeps no descriptor per sealed
     /// segment. A flush after this reports success only if no flush ever failed.
     pub fn release_file(&self) {
-        self.flushes.lock().released = true;
         *self.file.lock() = None;
     }
 
@@ -250,35 +247,34 @@ impl Mapping {
                  the disk"
             )));
         }
-        if flushes.released {
+        // A writable mapping without its file was sealed, and the seal flushed all of it.
+        let Some(file) = self.file() else {
             return Ok(());
-        }
+        };
         let range = range.start..range.end.min(self.len);
-        if let Err(error) = self.flush_locked(&mut flushes, range) {
+        if let Err(error) = self.flush_locked(&mut flushes, &file, range) {
             flushes.failed = Some(error.to_string());
             return Err(error);
         }
         Ok(())
     }
 
-    fn flush_locked(&self, flushes: &mut Flushes, range: Range<usize>) -> io::Result<()> {
+    fn flush_locked(
+        &self,
+        flushes: &mut Flushes,
+        file: &File,
+        range: Range<usize>,
+    ) -> io::Result<()> {
         #[cfg(test)]
         flushes.shadow.take_failure()?;
         #[cfg(not(test))]
         let _ = flushes;
-        #[cfg(test)]
-        let simulated = shadow::simulated();
-        #[cfg(not(test))]
-        let simulated = false;
-        if !simulated {
+        if !simulated() {
             self.raw.flush_range(range.start, range.end - range.start)?;
         }
         // `lseek(SEEK_END)` reads the size without `statx`, which costs tens of microseconds
         // on a file with pages under writeback.
-        let file_len = match self.file() {
-            Some(file) => io::Seek::seek(&mut &*file, io::SeekFrom::End(0))?,
-            None => self.len as u64,
-        };
+        let file_len = io::Seek::seek(&mut &*file, io::SeekFrom::End(0))?;
         if self.shrunk() || file_len < self.len as u64 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -344,6 +340,14 @@ impl Mapping {
         self.raw
             .populate(range.start, range.end.min(self.len) - range.start);
     }
+}
+
+/// Whether a crash simulation runs (tests only): flushes then skip the kernel.
+fn simulated() -> bool {
+    #[cfg(test)]
+    return shadow::simulated();
+    #[cfg(not(test))]
+    false
 }
 
 impl Drop for Mapping {

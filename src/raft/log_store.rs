@@ -264,6 +264,20 @@ where
         Ok(lsn)
     }
 
+    /// Makes every entry appended so far durable, then saves `meta`; `error` names what was
+    /// being written.
+    fn sync_then_save_meta(
+        &mut self,
+        meta: Meta<C::NodeId>,
+        error: impl Fn(AnyError) -> StorageIOError<C::NodeId>,
+    ) -> std::result::Result<(), StorageError<C::NodeId>> {
+        self.shared
+            .log
+            .sync()
+            .map_err(|e| error(AnyError::new(&e)))?;
+        self.save_meta(meta).map_err(|e| error(e).into())
+    }
+
     fn save_meta(&mut self, meta: Meta<C::NodeId>) -> std::result::Result<(), AnyError> {
         meta::store(self.shared.log.dir(), &meta).map_err(|e| AnyError::new(&e))?;
         self.meta = meta;
@@ -521,16 +535,11 @@ where
     ) -> std::result::Result<(), StorageError<C::NodeId>> {
         // Writes are applied in order: the entries appended before this vote are durable
         // before it is.
-        self.shared
-            .log
-            .sync()
-            .map_err(|e| StorageIOError::write_vote(AnyError::new(&e)))?;
         let meta = Meta {
             vote: Some(vote.clone()),
             ..self.meta.clone()
         };
-        self.save_meta(meta)
-            .map_err(|e| StorageIOError::write_vote(e).into())
+        self.sync_then_save_meta(meta, StorageIOError::write_vote)
     }
 
     async fn read_vote(
@@ -548,16 +557,11 @@ where
         if committed == self.meta.committed {
             return Ok(());
         }
-        self.shared
-            .log
-            .sync()
-            .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         let meta = Meta {
             committed,
             ..self.meta.clone()
         };
-        self.save_meta(meta)
-            .map_err(|e| StorageIOError::write_logs(e).into())
+        self.sync_then_save_meta(meta, StorageIOError::write_logs)
     }
 
     async fn read_committed(
