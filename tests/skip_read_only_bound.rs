@@ -19,9 +19,13 @@ fn damage_header(log: Log, lsns: &[u64]) {
             .collect()
     };
     drop(log);
-    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
     for offset in offsets {
-        file.write_all_at(&[0xff], offset + 2).unwrap();
+        flip_byte(&file, offset + 2);
     }
 }
 
@@ -56,8 +60,12 @@ fn read_only_skip_yields_nothing_past_last_lsn() {
     };
     drop(log);
     // Damage the header of record 4: the batch 3..=4 is incomplete.
-    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-    file.write_all_at(&[0xff], offset + 2).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    flip_byte(&file, offset + 2);
     drop(file);
 
     let read_only = Log::open_read_only(dir.path(), options.clone()).unwrap();
@@ -109,4 +117,12 @@ fn read_only_skip_yields_what_a_writable_open_keeps() {
         seen,
         [(Lsn(2), b"two".to_vec()), (Lsn(5), b"five".to_vec())]
     );
+}
+
+/// Inverts one byte (writing a fixed value would leave it intact when it already held it:
+/// header checks are seeded with the log's random id).
+fn flip_byte(file: &std::fs::File, at: u64) {
+    let mut byte = [0];
+    file.read_exact_at(&mut byte, at).unwrap();
+    file.write_all_at(&[!byte[0]], at).unwrap();
 }
