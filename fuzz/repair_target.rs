@@ -114,7 +114,11 @@ pub fn repair(data: &[u8]) {
     assert!(!dry_run);
     check_quarantine(&report, &before);
     if let Some(after) = &report.after {
-        assert!(after.is_intact(), "{strategy:?}: the report says damaged");
+        assert!(
+            after.is_intact(),
+            "{strategy:?}: the report says damaged: {:?}",
+            after.first_corruption()
+        );
     }
     let repaired = files_of(dir.path());
     let mut torn = false;

@@ -118,6 +118,13 @@ pub fn recover(dir: &Path, options: &Options, writable: bool) -> Result<Opened> 
             continue;
         };
         if let Some(previous) = opened.segments.last() {
+            let continuity = Continuity::of(previous, opened.segments.len() == 1);
+            if !context.skip()
+                && let Some(problem) =
+                    continuity.problem(segment.base_lsn(), || ends_in_padding(previous))
+            {
+                return Err(context.corrupt(path, 0, Damage::SegmentHeader(problem)));
+            }
             Segment::set_lsn_end(previous, segment.base_lsn());
         }
         if segment.records() > 0 {
@@ -130,6 +137,72 @@ pub fn recover(dir: &Path, options: &Options, writable: bool) -> Result<Opened> 
     opened.log_id = context.log_id;
     opened.summary_cleared = context.summary_cleared;
     Ok(opened)
+}
+
+/// What a segment allows of the base LSN of the one after it (docs/FORMAT.md, section 3). A
+/// suffix truncation starts the next segment inside the previous one's records or right after
+/// them, superseding those at or above its base, and never below the previous one's base
+/// (unless that is the first segment, superseded whole). The next one may start later only
+/// when the previous one ends in padding: repair replaced damage that may have held records.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Continuity {
+    /// The segment.
+    pub id: SegmentId,
+    /// Its base LSN.
+    pub base: u64,
+    /// The LSN after its last data record, superseded ones included (`base` when it has none).
+    pub end: u64,
+    /// It is the first segment of the log.
+    pub first: bool,
+}
+
+impl Continuity {
+    fn of(segment: &Segment, first: bool) -> Continuity {
+        Continuity {
+            id: segment.id(),
+            base: segment.base_lsn(),
+            end: if segment.records() == 0 {
+                segment.base_lsn()
+            } else {
+                segment.last_lsn() + 1
+            },
+            first,
+        }
+    }
+
+    /// What is wrong with a next segment starting at `next_base`, if anything;
+    /// `ends_in_padding` is asked only about a gap.
+    pub(crate) fn problem(
+        &self,
+        next_base: u64,
+        ends_in_padding: impl FnOnce() -> bool,
+    ) -> Option<String> {
+        if next_base < self.base && !self.first {
+            Some(format!(
+                "base LSN {next_base} is below base LSN {} of segment {}",
+                self.base, self.id
+            ))
+        } else if next_base > self.end && !ends_in_padding() {
+            Some(format!(
+                "base LSN {next_base} leaves a gap: segment {} ends before LSN {}, so LSNs \
+                 {}..={} are missing",
+                self.id,
+                self.end,
+                self.end,
+                next_base - 1
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// True when padding follows the last data record of the sealed `segment` (a header walk,
+/// asked only when the next segment leaves a gap).
+fn ends_in_padding(segment: &Segment) -> bool {
+    let config = segment.scan_config(false);
+    let capacity = data_capacity(segment.header().segment_size);
+    scan::scan_headers(segment.mapping().frozen(), capacity, &config).gap_allowed
 }
 
 type Loaded = (Arc<Segment>, Option<Scan>, SegmentRecovery);
@@ -200,7 +273,12 @@ fn load(
             load_active(context, path, header, map, &config)?
         }
         Ok(None) if last => load_active(context, path, header, map, &config)?,
-        Ok(_) | Err(_) if context.skip() => load_unsealable(context, path, header, map, &config)?,
+        Ok(Some(info)) if context.skip() => {
+            load_unsealable(context, path, header, map, &config, Some(info.data_end))?
+        }
+        Ok(None) | Err(_) if context.skip() => {
+            load_unsealable(context, path, header, map, &config, None)?
+        }
         Ok(None) => {
             return Err(context.corrupt(
                 path,
@@ -309,7 +387,7 @@ fn load_sealed(
             return Err(context.corrupt(path, offset, damage));
         }
         if !agrees {
-            return load_unsealable(context, path, header, map, config);
+            return load_unsealable(context, path, header, map, config, Some(info.data_end));
         }
         outcome = Outcome::SealedVerified;
         report = Some(walk);
@@ -480,19 +558,27 @@ fn load_unsealable(
     header: HeaderInfo,
     mut map: Mapping,
     config: &ScanConfig,
+    footer_end: Option<u64>,
 ) -> Result<Loaded> {
     let id = SegmentId(header.segment_id);
     let capacity = data_capacity(header.segment_size);
     let walk = scan::scan(map.whole(), capacity, config);
     let mut skipped = skipped_ranges(&walk);
     let mut ranges = ranges_to_pad(&walk);
-    if let Stop::Damage { offset, damage } = &walk.stop {
-        let end = scan::nonzero_end(&map.whole()[..capacity], *offset).max(*offset);
+    if let Some(lost) = repair::zeroed_before(&map.whole()[..capacity], &walk, footer_end) {
         skipped.push(SkippedRange {
-            range: *offset as u64..end as u64,
+            range: lost.start as u64..lost.end as u64,
+            damage: Damage::ZeroedRecord,
+        });
+        ranges.push(lost);
+    }
+    if let Stop::Damage { offset, damage } = &walk.stop {
+        let lost = repair::lost_tail(&map.whole()[..capacity], *offset);
+        skipped.push(SkippedRange {
+            range: lost.start as u64..lost.end as u64,
             damage: damage.clone(),
         });
-        ranges.push(*offset..end);
+        ranges.push(lost);
     }
     let mut recovery = recovery(id, path, Some(&walk), Outcome::Skipped(skipped));
     let read_only_skipped = ranges.clone();

@@ -380,7 +380,13 @@ fn plan_skip_segment(
         skip_damage: true,
         ..super::verify::scan_config(&header)
     };
-    let walk = skip_walk(data, &config);
+    let mut walk = skip_walk(data, &config);
+    if let Some(lost) = zeroed_before(data, &walk, check.footer.map(|f| f.data_end)) {
+        walk.skipped.push(scan::Skipped {
+            range: lost,
+            damage: Damage::ZeroedRecord,
+        });
+    }
     let (path, id) = (check.path.clone(), check.id);
     let mut ranges: Vec<(Range<usize>, Damage)> = walk
         .skipped
@@ -410,19 +416,57 @@ fn plan_skip_segment(
             damage,
         });
     }
-    if let Stop::Damage { offset, .. } = walk.stop {
-        let end = scan::nonzero_end(data, offset).max(offset);
-        report.actions.push(Action::Zero {
-            path: path.clone(),
-            id,
-            range: offset as u64..end as u64,
-        });
+    if let Stop::Damage { offset, damage } = walk.stop {
+        let range = lost_tail(data, offset);
+        let range = range.start as u64..range.end as u64;
+        // Before another segment, padding says that records may have been lost there, so that
+        // the next segment may start after a gap; the last segment's tail is simply zeroed.
+        if last || range.end - range.start < RECORD_HEADER_SIZE as u64 {
+            report.actions.push(Action::Zero {
+                path: path.clone(),
+                id,
+                range,
+            });
+        } else {
+            report.actions.push(Action::Pad {
+                path: path.clone(),
+                id,
+                range,
+                damage,
+            });
+        }
     }
     let index_at = crate::format::index_start(bytes.len() as u64);
     if !last || bytes[index_at..].iter().any(|&b| b != 0) {
         report.actions.push(Action::Reseal { path, id });
     }
     Ok(walk.records)
+}
+
+/// The range that replaces the damage where the walk of `data` stopped, at `offset`: up to the
+/// last non-zero byte, and at least a record header long where the data area allows, so that
+/// it can become padding (docs/FORMAT.md, section 3: padding before the next segment lets it
+/// start after a gap). A shorter range cannot have held a record.
+pub(crate) fn lost_tail(data: &[u8], offset: usize) -> Range<usize> {
+    let end = scan::nonzero_end(data, offset).max(offset);
+    let header_end = (offset + RECORD_HEADER_SIZE).min(data.len());
+    offset..end.max(header_end)
+}
+
+/// Records a footer vouches for (up to its `data_end`) where a walk ended at zeroes with nothing
+/// after them: they were zeroed. Padding over that range (at least a record header long)
+/// marks the lost LSNs, as `lost_tail` does for damage.
+pub(crate) fn zeroed_before(
+    data: &[u8],
+    walk: &scan::Scan,
+    footer_end: Option<u64>,
+) -> Option<Range<usize>> {
+    let footer_end = usize::try_from(footer_end?).ok()?.min(data.len());
+    let all_zero = scan::nonzero_end(data, walk.end) <= walk.end;
+    (walk.stop == Stop::End && footer_end > walk.end && all_zero).then(|| {
+        let header_end = (walk.end + RECORD_HEADER_SIZE).min(data.len());
+        walk.end..footer_end.max(header_end)
+    })
 }
 
 /// A skipping walk that also resynchronizes past zeroed records inside the data (which a

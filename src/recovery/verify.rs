@@ -79,6 +79,12 @@ pub struct SegmentCheck {
     /// the next segment's base LSN), if the valid prefix holds one. Superseded records are not
     /// part of the log: `records`, `first_lsn` and `last_lsn` count only those before it.
     pub superseded_at: Option<u64>,
+    /// The LSN after the last data record of the valid prefix, superseded records included
+    /// (the base LSN when it holds none; 0 without a valid header).
+    pub walked_end: u64,
+    /// Padding follows the last data record of the valid prefix: repair replaced damage that
+    /// may have held records, so the next segment may start after `walked_end`.
+    pub ends_in_padding: bool,
     /// What was found.
     pub status: Status,
 }
@@ -221,6 +227,7 @@ fn check_listing(
             };
         }
         context.expected_id = Some(id.next());
+        check_continuity(&mut check, report.segments.last(), i == 1, &context);
         if let Some(header) = &check.header {
             context.log_id.get_or_insert(header.log_id);
         }
@@ -231,6 +238,38 @@ fn check_listing(
         progress(i + 1, count);
     }
     Ok(report)
+}
+
+/// Flags `check` as corrupt when its base LSN does not continue the intact segment before it
+/// (`first`: that one is the log's first).
+fn check_continuity(
+    check: &mut SegmentCheck,
+    previous: Option<&SegmentCheck>,
+    first: bool,
+    context: &Context,
+) {
+    let (Some(previous), Some(header)) = (previous, &check.header) else {
+        return;
+    };
+    let Some(previous_header) = previous.header.filter(|_| !previous.is_corrupt()) else {
+        return;
+    };
+    if check.is_corrupt() {
+        return;
+    }
+    let continuity = super::Continuity {
+        id: previous.id,
+        base: previous_header.base_lsn,
+        end: previous.walked_end,
+        first,
+    };
+    if let Some(problem) = continuity.problem(header.base_lsn, || previous.ends_in_padding) {
+        check.status = Status::Corrupt {
+            offset: 0,
+            damage: Damage::SegmentHeader(problem),
+            last_good_lsn: Lsn(context.last_good_lsn),
+        };
+    }
 }
 
 /// What the walk of earlier segments tells about the next one.
@@ -312,6 +351,8 @@ pub fn check_segment(
         valid_end: 0,
         last_marker_end: 0,
         superseded_at: None,
+        walked_end: 0,
+        ends_in_padding: false,
         status: Status::Intact,
     };
     let corrupt = |offset: u64, damage: Damage| Status::Corrupt {
@@ -359,6 +400,8 @@ pub fn check_segment(
     check.last_lsn = (walk.records > 0).then_some(Lsn(walk.last_lsn));
     check.valid_end = walk.end as u64;
     check.last_marker_end = walk.last_marker_end as u64;
+    check.walked_end = walk.last_lsn + 1;
+    check.ends_in_padding = walk.gap_allowed;
     if let Some(lsn_end) = context.lsn_end
         && walk.records > 0
         && walk.last_lsn >= lsn_end
