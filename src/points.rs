@@ -11,6 +11,9 @@ pub enum Point {
     /// A suffix truncation has removed the files past the cut and created the segment that
     /// continues the log, before readers are shown the cut.
     SuffixCut,
+    /// A suffix truncation inside the active segment has shown readers the cut and lowered
+    /// the durable LSN, before it removes the records in place.
+    Rewinding,
 }
 
 /// Marks `point` on this thread (a test's hook for the thread may hold it there).

@@ -26,14 +26,19 @@ fn flip(path: &Path, offset: usize) {
     std::fs::write(path, bytes).unwrap();
 }
 
-/// Records 1..=10 ("old-N"), `truncate_after(5)`, then 6..=8 ("new-N") in a second segment.
+/// Records 1..=10 ("old-N"), `truncate_after(5)` sealing them, then 6..=8 ("new-N") in a
+/// second segment.
 fn truncated_log(dir: &Path) -> Vec<interstice::SegmentInfo> {
     let log = Log::open(dir, options()).unwrap();
     for i in 1..=10 {
         log.append(format!("old-{i}").as_bytes()).unwrap();
     }
     log.sync().unwrap();
+    // A reader holding the segment makes the truncation seal it and start a new one (without
+    // it, the cut would rewind the segment in place).
+    let reader = log.reader();
     log.truncate_after(Lsn(5)).unwrap();
+    drop(reader);
     for i in 6..=8 {
         log.append(format!("new-{i}").as_bytes()).unwrap();
     }

@@ -905,6 +905,28 @@ impl MapWriter {
         self.map.frozen.store(upto, Ordering::Release);
     }
 
+    /// Moves the frozen watermark back to `to`, so that the bytes from there on can be written
+    /// again: a suffix truncation that rewinds the active segment in place. `other` must be
+    /// the mapping's one other handle (the segment's). With both handles borrowed mutably and
+    /// no third one alive, nothing can hold a shared slice of the bytes being unfrozen; once
+    /// this returns, new handles read below the lowered watermark only. Returns false,
+    /// changing nothing, when another handle exists (a reader's, a flush's, a pager's job).
+    ///
+    /// # Panics
+    /// If `to` is above the watermark.
+    pub fn unfreeze(&mut self, other: &mut Arc<Mapping>, to: usize) -> bool {
+        if !Arc::ptr_eq(&self.map, other)
+            || Arc::strong_count(&self.map) != 2
+            || Arc::weak_count(&self.map) != 0
+        {
+            return false;
+        }
+        let frozen = self.map.frozen.load(Ordering::Acquire);
+        assert!(to <= frozen, "unfreeze only lowers the watermark");
+        self.map.frozen.store(to, Ordering::Release);
+        true
+    }
+
     /// The mapping written to.
     #[must_use]
     pub fn mapping(&self) -> &Arc<Mapping> {

@@ -7,10 +7,11 @@ use std::sync::atomic::Ordering;
 use super::Log;
 use super::writer::Writer;
 use crate::disk::file;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::Lsn;
 use crate::points::{self, Point};
 use crate::segment::Segment;
+use crate::segment::active::Cut;
 
 impl Log {
     /// Removes every sealed segment all of whose records are below `lsn` (retention). The
@@ -28,7 +29,12 @@ impl Log {
 
     /// Removes every record after `lsn` (suffix removal, for consensus logs and repair). The
     /// next append gets `lsn + 1`: removed LSNs are given again to the records that replace
-    /// them. Readers taken before keep seeing the old records.
+    /// them. Readers taken before keep seeing the old records. A cut inside the active segment
+    /// rewinds it in place (its removed records are zeroed on disk, no file is created);
+    /// otherwise the active segment is sealed and a new one continues the log
+    /// (docs/FORMAT.md, section 3). When it returns, every record kept is durable; a crash
+    /// before that leaves a prefix of the log before it, holding at least the records up to
+    /// `lsn` that were durable.
     ///
     /// # Errors
     /// `Error::ReadOnly`; `Error::Poisoned`; `Error::Io` from sealing, removing a file or
@@ -41,10 +47,33 @@ impl Log {
         if x + 1 >= writer.next_lsn {
             return Ok(());
         }
+        self.finish_sealing(writer)?;
+        if let Some(cut) = writer.unfreeze_for_cut(x, &self.segments) {
+            return self.rewind_active(writer, x, &cut);
+        }
         self.seal_active(writer)?;
         // From here a failure leaves the writer without an active segment: poison the log so
         // that it is reopened, which recovers whichever state reached the disk.
         self.cut_suffix(writer, x).map_err(|e| self.poison(e))
+    }
+
+    /// The cut falls inside the active segment, which no one else holds: remove the records
+    /// after it in place (`docs/DESIGN_DECISIONS.md`, "Suffix truncation"). Readers already see
+    /// the cut (`unfreeze_for_cut`).
+    fn rewind_active(&self, writer: &mut Writer, x: u64, cut: &Cut) -> Result<()> {
+        self.durable_lsn.truncate(x);
+        self.last_lsn.store(x, Ordering::Release);
+        writer.next_lsn = x + 1;
+        points::reach(Point::Rewinding);
+        let path = writer.active.segment().path().to_owned();
+        writer
+            .active
+            .rewind(cut)
+            .map_err(|e| self.poison(Error::io("msync", path, e)))?;
+        // The rewind flushed every record kept, with a marker for them.
+        self.durable_lsn.raise(self.durable_lsn.epoch(), x);
+        writer.schedule_background();
+        Ok(())
     }
 
     fn cut_suffix(&self, writer: &mut Writer, x: u64) -> Result<()> {

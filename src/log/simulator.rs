@@ -184,8 +184,14 @@ fn syncer(log: &Log, history: &History, done: &AtomicBool, seed: u64) {
     }
 }
 
-fn reader(log: &Log, done: &AtomicBool) {
+fn reader(log: &Log, done: &AtomicBool, seed: u64) {
+    let mut rng = Rng(seed);
     while !done.load(Ordering::Acquire) {
+        // Idle at times, so that truncations find the active segment free to rewind in place.
+        if rng.below(2) == 0 {
+            std::thread::sleep(std::time::Duration::from_micros(100 + rng.below(400)));
+            continue;
+        }
         let reader = log.reader();
         let mut previous: Option<u64> = None;
         for record in reader.iter_from(Lsn(1)) {
@@ -303,7 +309,7 @@ fn simulate(seed: u64) {
                     if i == 0 {
                         syncer(log, history, done, seed.rotate_left(17));
                     } else {
-                        reader(log, done);
+                        reader(log, done, seed.rotate_left(29));
                     }
                 })
             })

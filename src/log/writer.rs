@@ -16,7 +16,7 @@ use crate::format::header::HeaderInfo;
 use crate::format::record::FLAG_BATCH_CONTINUES;
 use crate::format::{SEGMENT_HEADER_SIZE, framed_len, payload_capacity};
 use crate::ids::SegmentId;
-use crate::segment::active::ActiveSegment;
+use crate::segment::active::{ActiveSegment, Cut};
 use crate::segment::scan::{Scan, ScanConfig};
 use crate::segment::{Counts, Segment};
 
@@ -141,6 +141,10 @@ impl Unnamed {
         file::rename_durably(temporary, segment.path())
     }
 }
+
+/// How long a suffix truncation waits for a flush in flight before it gives up rewinding the
+/// active segment in place (and seals it instead).
+const REWIND_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The pager's step: each time the writer has filled this much more of the active segment,
 /// the filled range's write-out starts and one more step ahead is faulted in.
@@ -485,6 +489,44 @@ impl Writer {
         self.sealing
             .as_ref()
             .is_some_and(|s| s.depth >= MAX_SEALS && !s.handle.is_finished())
+    }
+
+    /// Prepares a suffix truncation after `x` that rewinds the active segment in place: when
+    /// the cut falls inside it (not inside a batch) and nothing else holds it, lowers its
+    /// watermark and forgets the records from the cut on (readers see the cut at once); the
+    /// caller then removes them with `ActiveSegment::rewind`. `None`, with nothing changed,
+    /// when it cannot: the caller seals the segment and starts a new one instead. The
+    /// background seal must be finished (the segment named).
+    pub fn unfreeze_for_cut(
+        &mut self,
+        x: u64,
+        segments: &parking_lot::RwLock<Vec<Arc<Segment>>>,
+    ) -> Option<Cut> {
+        debug_assert!(self.sealing.is_none(), "the active segment must be named");
+        let cut = self.active.cut_after(x)?;
+        // Queued pager jobs hold the mapping: stop the pagers (the next job restarts them).
+        self.pager = Pager::new("interstice-pager");
+        self.flusher = Pager::new("interstice-flusher");
+        // A flush leader that took its range before this truncation holds the mapping until
+        // its msync returns; no new one can start (this thread holds the writer lock).
+        let deadline = std::time::Instant::now() + REWIND_WAIT;
+        while Arc::strong_count(self.active.segment().mapping()) > 2 {
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+        let mut list = segments.write();
+        let listed = list.pop()?;
+        if !Arc::ptr_eq(&listed, self.active.segment()) {
+            list.push(listed);
+            return None;
+        }
+        drop(listed);
+        // Fails when a reader's view holds the segment: its records stay as they are.
+        let unfrozen = self.active.unfreeze_at(&cut);
+        list.push(Arc::clone(self.active.segment()));
+        unfrozen.then_some(cut)
     }
 
     /// Waits for a background seal, if one runs. Returns the LSN it made durable.

@@ -10,11 +10,38 @@ use super::{Counts, Segment, scan::Scan};
 use crate::disk::mmap::MapWriter;
 use crate::format::checksum::{Chain, Seeded};
 use crate::format::footer::{self, FooterInfo, IndexEntry};
-use crate::format::record::{self, KIND_DATA, KIND_MARKER, MARKER_BODY_SIZE, RecordHeader};
-use crate::format::{FOOTER_SIZE, INDEX_STRIDE, RECORD_HEADER_SIZE, framed_len, index_start};
+use crate::format::record::{
+    self, FLAG_BATCH_CONTINUES, KIND_DATA, KIND_MARKER, MARKER_BODY_SIZE, RecordHeader, Step,
+};
+use crate::format::{
+    FOOTER_SIZE, INDEX_STRIDE, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, framed_len, index_start,
+};
 
 /// Framed size of a commit marker; the data area always keeps room for one.
 pub const MARKER_FRAMED_LEN: usize = framed_len(MARKER_BODY_SIZE);
+
+/// The most commit markers after a cut that an in-place rewind zeroes (one flush each, or
+/// per sector); a truncation with more seals the segment instead.
+pub const REWIND_MARKERS_MAX: usize = 64;
+
+/// The unit a disk writes whole (docs/FORMAT.md, section 6).
+const SECTOR: usize = 512;
+
+/// Where a suffix truncation cuts the active segment's records in place
+/// (`ActiveSegment::cut_after`).
+#[derive(Debug)]
+pub struct Cut {
+    /// Offset of the first record removed.
+    offset: usize,
+    /// Commit markers after it: zeroed first, so that none vouches for bytes being removed.
+    markers_after: Vec<usize>,
+    /// The records kept.
+    counts: Counts,
+    /// End of the last marker (or padding) before the cut.
+    last_marker_end: usize,
+    /// Data records between it and the cut.
+    records_since_marker: u32,
+}
 
 /// The segment being written, with the writer's running state.
 #[derive(Debug)]
@@ -233,6 +260,148 @@ impl ActiveSegment {
         let range = self.synced_to..self.end;
         self.synced_to = self.end;
         range
+    }
+
+    /// Where `truncate_after(x)` would cut this segment in place (a walk of its record
+    /// headers): `None` when the cut is not inside it, falls inside a batch (all or nothing:
+    /// its last record kept would say the batch continues), or after a gap in LSNs.
+    #[must_use]
+    pub fn cut_after(&self, x: u64) -> Option<Cut> {
+        let data = &self.writer.mapping().frozen()[..self.end];
+        let base = self.segment.base_lsn();
+        let payload_max = self.segment.payload_max;
+        let mut kept = Counts {
+            data_end: SEGMENT_HEADER_SIZE,
+            first_lsn: 0,
+            last_lsn: 0,
+            records: 0,
+        };
+        let (mut last_marker_end, mut records_since_marker) = (SEGMENT_HEADER_SIZE, 0);
+        let mut batch_open = false;
+        let mut cut = None;
+        let mut markers_after = Vec::new();
+        let mut offset = SEGMENT_HEADER_SIZE;
+        while offset < data.len() {
+            let Step::Record(parsed) =
+                record::parse_with(data, offset, &self.check, payload_max, false)
+            else {
+                return None;
+            };
+            let next = offset + parsed.framed_len;
+            match (cut, parsed.kind) {
+                (None, KIND_DATA) if parsed.lsn > x => cut = Some(offset),
+                (None, KIND_DATA) => {
+                    if kept.records == 0 {
+                        kept.first_lsn = parsed.lsn;
+                    }
+                    kept.records += 1;
+                    kept.last_lsn = parsed.lsn;
+                    records_since_marker += 1;
+                    batch_open = parsed.flags & FLAG_BATCH_CONTINUES != 0;
+                }
+                // A marker or padding: the next marker covers from its end.
+                (None, _) => {
+                    last_marker_end = next;
+                    records_since_marker = 0;
+                }
+                (Some(_), KIND_MARKER) => markers_after.push(offset),
+                (Some(_), _) => {}
+            }
+            offset = next;
+        }
+        let offset = cut?;
+        // Each marker after the cut costs a flush: past a bound, sealing is cheaper.
+        if markers_after.len() > REWIND_MARKERS_MAX {
+            return None;
+        }
+        let kept_last = if kept.records == 0 {
+            base - 1
+        } else {
+            kept.last_lsn
+        };
+        if batch_open || kept_last != x {
+            return None;
+        }
+        kept.data_end = offset;
+        Some(Cut {
+            offset,
+            markers_after,
+            counts: kept,
+            last_marker_end,
+            records_since_marker,
+        })
+    }
+
+    /// Lowers the watermark to `cut` and forgets the records from there on, when the caller
+    /// holds the only other handle on the segment (it took it out of the log's list) and no
+    /// flush or pager holds the mapping. Returns false, changing nothing, otherwise.
+    pub fn unfreeze_at(&mut self, cut: &Cut) -> bool {
+        let Some(segment) = Arc::get_mut(&mut self.segment) else {
+            return false;
+        };
+        if !self.writer.unfreeze(&mut segment.map, cut.offset) {
+            return false;
+        }
+        segment.rewind(cut.offset, cut.counts);
+        self.next_index_at = segment
+            .active_index
+            .get_mut()
+            .last()
+            .map_or(SEGMENT_HEADER_SIZE, |entry| {
+                usize::try_from(entry.offset.get()).unwrap_or(usize::MAX) + INDEX_STRIDE
+            });
+        true
+    }
+
+    /// After `unfreeze_at`, removes the records from the cut on, so that a crash at any
+    /// moment leaves a prefix of the records before it that holds every record kept, and
+    /// never a marker vouching for removed bytes: (1) the markers after the cut are zeroed,
+    /// newest first, each flushed before the next; (2) a marker for the records kept is
+    /// written at the cut and flushed with them; (3) the rest, up to the old end, is zeroed
+    /// and flushed. What a crash leaves past the last valid record is a torn tail (no marker
+    /// after it vouches for it), which the next open discards.
+    ///
+    /// # Errors
+    /// The OS error of a flush: the caller poisons the log.
+    pub fn rewind(&mut self, cut: &Cut) -> io::Result<()> {
+        let map = Arc::clone(self.writer.mapping());
+        let old_end = self.end;
+        // Newest first, each durable before the next: the markers left are always the oldest,
+        // so none of them covers a marker already zeroed. Markers within one sector reach the
+        // disk together and are zeroed in one flush.
+        let mut markers = cut.markers_after.iter().rev().peekable();
+        while let Some(&newest) = markers.next() {
+            let sector = newest / SECTOR;
+            let mut oldest = newest;
+            while let Some(&&m) = markers.peek().filter(|&&&m| m / SECTOR == sector) {
+                oldest = m;
+                markers.next();
+            }
+            let end = newest + MARKER_FRAMED_LEN;
+            self.write_zeroes(oldest..end);
+            map.flush(oldest..end)?;
+        }
+        self.end = cut.offset;
+        self.counts = cut.counts;
+        self.last_marker_end = cut.last_marker_end;
+        self.records_since_marker = cut.records_since_marker;
+        self.ended_clean = false;
+        self.write_marker_flagged(0);
+        map.flush(0..self.end)?;
+        self.write_zeroes(self.end..old_end);
+        map.flush(self.end..old_end.max(self.end))?;
+        self.synced_to = self.end;
+        Ok(())
+    }
+
+    fn write_zeroes(&mut self, range: std::ops::Range<usize>) {
+        const ZEROES: [u8; 4096] = [0; 4096];
+        let mut at = range.start;
+        while at < range.end {
+            let n = (range.end - at).min(ZEROES.len());
+            self.writer.write(at, &ZEROES[..n]);
+            at += n;
+        }
     }
 
     /// Last data LSN written, 0 if none.

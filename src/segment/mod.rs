@@ -269,6 +269,18 @@ impl Segment {
         self.active_index.write().clear();
     }
 
+    /// Forgets the records from data offset `cut` on, in place (the active segment's writer,
+    /// rewinding it with no other handle on the segment): `counts` are the records kept.
+    pub(crate) fn rewind(&mut self, cut: usize, counts: Counts) {
+        *self.data_end.get_mut() = counts.data_end;
+        *self.first_lsn.get_mut() = counts.first_lsn;
+        *self.last_lsn.get_mut() = counts.last_lsn;
+        *self.records.get_mut() = counts.records;
+        self.active_index
+            .get_mut()
+            .retain(|entry| entry.offset.get() < cut as u64);
+    }
+
     /// Adds an index entry while active.
     pub fn push_index(&self, entry: IndexEntry) {
         self.active_index.write().push(entry);
