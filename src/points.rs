@@ -12,7 +12,8 @@ pub enum Point {
     /// continues the log, before readers are shown the cut.
     SuffixCut,
     /// A suffix truncation inside the active segment has shown readers the cut and lowered
-    /// the durable LSN, before it removes the records in place.
+    /// the durable LSN, before it removes the records in place, and again before each of the
+    /// rewind's flushes (its writes done, not yet durable).
     Rewinding,
 }
 

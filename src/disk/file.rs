@@ -44,9 +44,10 @@ fn allocate(_file: &File, _len: u64) -> std::io::Result<()> {
 /// # Errors
 /// `Error::Io` naming the directory.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    // Crash simulations do not model directory entries (every name is taken as durable).
+    // Crash simulations make the directory's renames and removals durable in their journal.
     #[cfg(test)]
     if crate::disk::mmap::shadow::simulated() {
+        journal::synced(dir);
         return Ok(());
     }
     File::open(dir)
@@ -103,7 +104,16 @@ pub fn write_new_durably(path: &Path, bytes: &[u8]) -> Result<()> {
 /// # Errors
 /// `Error::Io` naming the source path.
 pub fn rename_durably(from: &Path, to: &Path) -> Result<()> {
-    fs::rename(from, to).map_err(|e| Error::io("rename", from, e))?;
+    {
+        #[cfg(test)]
+        let _copy = journal::change();
+        fs::rename(from, to).map_err(|e| Error::io("rename", from, e))?;
+        #[cfg(test)]
+        journal::record(journal::Pending::Renamed {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        });
+    }
     sync_dir(to.parent().unwrap_or(Path::new(".")))
 }
 
@@ -112,8 +122,91 @@ pub fn rename_durably(from: &Path, to: &Path) -> Result<()> {
 /// # Errors
 /// `Error::Io` naming the path.
 pub fn remove_durably(path: &Path) -> Result<()> {
-    fs::remove_file(path).map_err(|e| Error::io("remove", path, e))?;
+    {
+        #[cfg(test)]
+        let _copy = journal::change();
+        #[cfg(test)]
+        let bytes = journal::contents(path);
+        fs::remove_file(path).map_err(|e| Error::io("remove", path, e))?;
+        #[cfg(test)]
+        journal::record(journal::Pending::Removed {
+            path: path.to_owned(),
+            bytes,
+        });
+    }
     sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// What crash simulations know of directory entries: a rename or a removal is durable only
+/// once its directory is fsynced (`sync_dir`); until then a crash may undo it.
+#[cfg(test)]
+pub(crate) mod journal {
+    use std::path::{Path, PathBuf};
+
+    use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+
+    /// A change to a directory that no fsync of it has made durable yet.
+    #[derive(Clone, Debug)]
+    pub(crate) enum Pending {
+        /// `from` was renamed to `to`.
+        Renamed { from: PathBuf, to: PathBuf },
+        /// `path` was removed; it held `bytes`.
+        Removed { path: PathBuf, bytes: Vec<u8> },
+    }
+
+    /// Held shared by each change, exclusively while a crash image is copied: no change
+    /// lands in the middle of a copy.
+    static CHANGES: RwLock<()> = RwLock::new(());
+
+    static PENDING: Mutex<Vec<Pending>> = Mutex::new(Vec::new());
+
+    /// Held across one change.
+    pub(crate) fn change() -> RwLockReadGuard<'static, ()> {
+        CHANGES.read()
+    }
+
+    /// Held while a crash image is copied.
+    pub(crate) fn copying() -> parking_lot::RwLockWriteGuard<'static, ()> {
+        CHANGES.write()
+    }
+
+    /// What a file held before its removal (simulations only: the removal may be undone).
+    pub(crate) fn contents(path: &Path) -> Vec<u8> {
+        if crate::disk::mmap::shadow::simulated() {
+            std::fs::read(path).unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    }
+
+    pub(crate) fn record(change: Pending) {
+        if crate::disk::mmap::shadow::simulated() {
+            PENDING.lock().push(change);
+        }
+    }
+
+    /// An fsync of `dir`: its changes so far are durable.
+    pub(crate) fn synced(dir: &Path) {
+        let in_dir = |path: &Path| path.parent() == Some(dir);
+        PENDING.lock().retain(|change| match change {
+            Pending::Renamed { to, .. } => !in_dir(to),
+            Pending::Removed { path, .. } => !in_dir(path),
+        });
+    }
+
+    /// The changes in `dir` not yet durable, oldest first.
+    pub(crate) fn pending_in(dir: &Path) -> Vec<Pending> {
+        let in_dir = |path: &Path| path.parent() == Some(dir);
+        PENDING
+            .lock()
+            .iter()
+            .filter(|change| match change {
+                Pending::Renamed { to, .. } => in_dir(to),
+                Pending::Removed { path, .. } => in_dir(path),
+            })
+            .cloned()
+            .collect()
+    }
 }
 
 #[cfg(test)]

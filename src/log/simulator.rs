@@ -4,8 +4,10 @@
 //! the flushes made durable (the mappings' shadow, not the page cache) plus a random subset
 //! of the 512-byte sectors written since, in any order. The log reopened from that image must
 //! hold every acknowledged record byte for byte, no record that a completed truncation
-//! removed, and LSNs without a gap. Directory entries are not modeled: every name is taken
-//! as durable once made.
+//! removed, and LSNs without a gap. A rename or a removal is durable only once its directory
+//! is fsynced (`disk::file::journal`): the crash undoes a random suffix of those that are not.
+//! Half the seeds crash in the middle of the schedule instead of at its end: at a yield point
+//! (inside a flush, a truncation or a rewind), while the other threads run on.
 //!
 //! Acknowledged: an `EveryAppend` append that returned, or a record appended before a `sync`
 //! began whose LSN is at or below what that sync returned; unless a truncation to below its
@@ -20,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use super::Log;
+use crate::disk::file::journal::{self, Pending};
 use crate::disk::mmap::shadow::Simulation;
 use crate::ids::Lsn;
 use crate::options::{Durability, Options};
@@ -63,6 +66,7 @@ struct Cut {
 struct Synced {
     durable: u64,
     start: u64,
+    end: u64,
 }
 
 /// What the threads did, stamped with one global clock.
@@ -80,37 +84,79 @@ impl History {
         self.clock.fetch_add(1, Ordering::AcqRel)
     }
 
-    /// True when a truncation to below `lsn` ended after `start` (it may have removed the
-    /// record appended then).
-    fn maybe_cut(&self, lsn: u64, start: u64) -> bool {
-        self.cuts.lock().iter().any(|c| c.x < lsn && c.end > start)
+    /// True when a truncation to below `lsn`, begun before the crash at `at`, ended after
+    /// `start` (it may have removed the record appended then).
+    fn maybe_cut(&self, lsn: u64, start: u64, at: u64) -> bool {
+        self.cuts
+            .lock()
+            .iter()
+            .any(|c| c.x < lsn && c.end > start && c.start < at)
     }
 
-    /// True when a truncation to below `lsn` began after `end` (it surely removed it).
-    fn surely_cut(&self, lsn: u64, end: u64) -> bool {
-        self.cuts.lock().iter().any(|c| c.x < lsn && c.start > end)
+    /// True when a truncation to below `lsn` began after `end` and ended before the crash at
+    /// `at` (it surely removed the record).
+    fn surely_cut(&self, lsn: u64, end: u64, at: u64) -> bool {
+        self.cuts
+            .lock()
+            .iter()
+            .any(|c| c.x < lsn && c.start > end && c.end < at)
     }
 
-    fn acknowledged(&self, record: &Appended) -> bool {
+    /// Acknowledged before the crash at `at`.
+    fn acknowledged(&self, record: &Appended, at: u64) -> bool {
         let by_sync = || {
             self.syncs
                 .lock()
                 .iter()
-                .any(|s| record.end < s.start && record.lsn <= s.durable)
+                .any(|s| record.end < s.start && record.lsn <= s.durable && s.end < at)
         };
-        (record.acked || by_sync()) && !self.maybe_cut(record.lsn, record.start)
+        ((record.acked && record.end < at) || by_sync())
+            && !self.maybe_cut(record.lsn, record.start, at)
+    }
+}
+
+/// A crash in the middle of the schedule: the thread that reaches the chosen yield point
+/// takes the image of the disk there (inside a flush, a truncation or a rewind), while the
+/// other threads run on; only what happened before that instant is checked.
+struct MidCrash {
+    log: Arc<Log>,
+    history: Arc<History>,
+    /// Yield points still to be reached before the crash.
+    remaining: AtomicU64,
+    seed: u64,
+    /// The clock at the crash and the image.
+    image: Mutex<Option<(u64, tempfile::TempDir)>>,
+}
+
+impl MidCrash {
+    fn reached(&self) {
+        let previous = self
+            .remaining
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        if previous == Ok(1) {
+            let at = self.history.now();
+            let dir = tempfile::tempdir().unwrap();
+            crash_image(&self.log, dir.path(), &mut Rng(self.seed ^ 0xc4a5), false);
+            *self.image.lock() = Some((at, dir));
+        }
     }
 }
 
 /// Holds this thread at the protocols' yield points for a seeded while (nothing, a yield or
-/// a short sleep), so that other threads' steps land inside its windows.
-fn schedule(seed: u64) {
+/// a short sleep), so that other threads' steps land inside its windows; and crashes there
+/// when `crash` says so.
+fn schedule(seed: u64, crash: Option<Arc<MidCrash>>) {
     let mut rng = Rng(seed);
-    hook::set(move |_point| match rng.below(8) {
-        0..=2 => {}
-        3 | 4 => std::thread::yield_now(),
-        7 => std::thread::sleep(std::time::Duration::from_micros(500)),
-        n => std::thread::sleep(std::time::Duration::from_micros(40 * n)),
+    hook::set(move |_point| {
+        if let Some(crash) = &crash {
+            crash.reached();
+        }
+        match rng.below(8) {
+            0..=2 => {}
+            3 | 4 => std::thread::yield_now(),
+            7 => std::thread::sleep(std::time::Duration::from_micros(500)),
+            n => std::thread::sleep(std::time::Duration::from_micros(40 * n)),
+        }
     });
 }
 
@@ -123,8 +169,15 @@ fn payload(thread: u64, n: u64, rng: &mut Rng) -> Vec<u8> {
     bytes
 }
 
-fn appender(log: &Log, history: &History, thread: u64, ops: u64, rng: &mut Rng) {
-    schedule(rng.next());
+fn appender(
+    log: &Log,
+    history: &History,
+    crash: Option<Arc<MidCrash>>,
+    thread: u64,
+    ops: u64,
+    rng: &mut Rng,
+) {
+    schedule(rng.next(), crash);
     let every = log.options().durability == Durability::EveryAppend;
     for n in 0..ops {
         let count = if rng.below(4) == 0 {
@@ -174,12 +227,23 @@ fn appender(log: &Log, history: &History, thread: u64, ops: u64, rng: &mut Rng) 
     }
 }
 
-fn syncer(log: &Log, history: &History, done: &AtomicBool, seed: u64) {
-    schedule(seed);
+fn syncer(
+    log: &Log,
+    history: &History,
+    crash: Option<Arc<MidCrash>>,
+    done: &AtomicBool,
+    seed: u64,
+) {
+    schedule(seed, crash);
     while !done.load(Ordering::Acquire) {
         let start = history.now();
         let durable = log.sync().expect("sync").0;
-        history.syncs.lock().push(Synced { durable, start });
+        let end = history.now();
+        history.syncs.lock().push(Synced {
+            durable,
+            start,
+            end,
+        });
         std::thread::yield_now();
     }
 }
@@ -218,17 +282,26 @@ fn watchdog(seed: u64, finished: impl Fn() -> bool) {
 }
 
 /// The disk a crash would leave: every segment file of `log` from its durable bytes plus a
-/// random subset of the sectors written since, into `to`.
-fn crash_image(log: &Log, to: &Path, rng: &mut Rng) {
+/// random subset of the sectors written since, into `to`. `settled`: after the schedule,
+/// with background seals finished; otherwise in the middle of it, by a thread that may hold
+/// the writer lock, where a listed segment may not be named yet, or removed already.
+fn crash_image(log: &Log, to: &Path, rng: &mut Rng, settled: bool) {
     const SECTOR: usize = 512;
-    // The crash comes at an instant: no seal may name a file while the image is read.
-    let mut writer = log.writer.lock();
-    if let Some(writer) = writer.as_mut() {
-        log.finish_sealing(writer).expect("seal");
+    if settled {
+        let mut writer = log.writer.lock();
+        if let Some(writer) = writer.as_mut() {
+            log.finish_sealing(writer).expect("seal");
+        }
     }
+    // No rename or removal between the copies of two files: the image is of one instant.
+    let _copying = journal::copying();
     let segments = log.segments.read().clone();
     for segment in segments {
-        let volatile = std::fs::read(segment.path()).expect("every segment is named");
+        let volatile = match std::fs::read(segment.path()) {
+            Ok(bytes) => bytes,
+            Err(e) if !settled && e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("{}: {e}", segment.path().display()),
+        };
         let mut image = segment
             .mapping()
             .durable_image_of_small()
@@ -244,9 +317,33 @@ fn crash_image(log: &Log, to: &Path, rng: &mut Rng) {
         let name = segment.path().file_name().expect("a file name");
         std::fs::write(to.join(name), image).unwrap();
     }
+    undo_some_pending(log.dir(), to, rng);
 }
 
-fn check_recovered(dir: &Path, options: &Options, history: &History, seed: u64) {
+/// Directory changes no fsync made durable: the crash keeps a random prefix of them (a
+/// journaling file system applies them in order) and undoes the rest, newest first, in the
+/// image `to` of the log directory `dir`.
+fn undo_some_pending(dir: &Path, to: &Path, rng: &mut Rng) {
+    let pending = journal::pending_in(dir);
+    let kept = rng.below(pending.len() as u64 + 1) as usize;
+    for change in pending[kept..].iter().rev() {
+        match change {
+            Pending::Renamed { from, to: name } => {
+                let image = to.join(name.file_name().expect("a file name"));
+                if image.exists() {
+                    std::fs::rename(&image, to.join(from.file_name().expect("a file name")))
+                        .unwrap();
+                }
+            }
+            Pending::Removed { path, bytes } => {
+                std::fs::write(to.join(path.file_name().expect("a file name")), bytes).unwrap();
+            }
+        }
+    }
+}
+
+/// Checks the log recovered from a crash at clock `at` against what happened before it.
+fn check_recovered(dir: &Path, options: &Options, history: &History, seed: u64, at: u64) {
     let log = Log::open(dir, options.clone())
         .unwrap_or_else(|e| panic!("seed {seed}: the crashed log does not open: {e}"));
     let mut held = BTreeMap::new();
@@ -263,7 +360,7 @@ fn check_recovered(dir: &Path, options: &Options, history: &History, seed: u64) 
     let retained_from = history.retained_from.load(Ordering::Acquire);
     for record in history.appended.lock().iter() {
         let found = held.get(&record.lsn);
-        if history.acknowledged(record) && record.lsn >= retained_from {
+        if history.acknowledged(record, at) && record.lsn >= retained_from {
             assert_eq!(
                 found,
                 Some(&record.payload),
@@ -272,7 +369,7 @@ fn check_recovered(dir: &Path, options: &Options, history: &History, seed: u64) 
                 log.durable_lsn()
             );
         }
-        if history.surely_cut(record.lsn, record.end) {
+        if history.surely_cut(record.lsn, record.end, at) {
             assert_ne!(
                 found,
                 Some(&record.payload),
@@ -301,13 +398,24 @@ fn simulate(seed: u64) {
     let history = Arc::new(History::default());
     let done = Arc::new(AtomicBool::new(false));
     let ops = 20 + rng.below(60);
+    // Half the seeds crash in the middle, at one of the first yield points reached.
+    let mid = (rng.below(2) == 0).then(|| {
+        Arc::new(MidCrash {
+            log: Arc::clone(&log),
+            history: Arc::clone(&history),
+            remaining: AtomicU64::new(1 + rng.below(30)),
+            seed,
+            image: Mutex::new(None),
+        })
+    });
     std::thread::scope(|scope| {
         let background: Vec<_> = (0..2)
             .map(|i| {
                 let (log, history, done) = (&log, &history, &done);
+                let crash = mid.clone();
                 scope.spawn(move || {
                     if i == 0 {
-                        syncer(log, history, done, seed.rotate_left(17));
+                        syncer(log, history, crash, done, seed.rotate_left(17));
                     } else {
                         reader(log, done, seed.rotate_left(29));
                     }
@@ -317,8 +425,9 @@ fn simulate(seed: u64) {
         let appenders: Vec<_> = (0..2u64)
             .map(|thread| {
                 let (log, history) = (&log, &history);
+                let crash = mid.clone();
                 let mut rng = Rng(seed ^ (thread + 1).wrapping_mul(0x5851_f42d_4c95_7f2d));
-                scope.spawn(move || appender(log, history, thread, ops, &mut rng))
+                scope.spawn(move || appender(log, history, crash, thread, ops, &mut rng))
             })
             .collect();
         for thread in appenders {
@@ -340,10 +449,16 @@ fn simulate(seed: u64) {
         log.durable_lsn(),
         log.last_lsn()
     );
+    // A schedule that reached fewer yield points than chosen crashes at its end.
+    if let Some((at, crashed)) = mid.and_then(|mid| mid.image.lock().take()) {
+        drop(log);
+        check_recovered(crashed.path(), &options, &history, seed, at);
+        return;
+    }
     let crashed = tempfile::tempdir().unwrap();
-    crash_image(&log, crashed.path(), &mut rng);
+    crash_image(&log, crashed.path(), &mut rng, true);
     drop(log);
-    check_recovered(crashed.path(), &options, &history, seed);
+    check_recovered(crashed.path(), &options, &history, seed, u64::MAX);
 }
 
 /// Seeds run by `cargo test`; `INTERSTICE_SIM_SEEDS` sets another count and

@@ -16,6 +16,7 @@ use crate::format::record::{
 use crate::format::{
     FOOTER_SIZE, INDEX_STRIDE, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, framed_len, index_start,
 };
+use crate::points::{self, Point};
 
 /// Framed size of a commit marker; the data area always keeps room for one.
 pub const MARKER_FRAMED_LEN: usize = framed_len(MARKER_BODY_SIZE);
@@ -379,6 +380,7 @@ impl ActiveSegment {
             }
             let end = newest + MARKER_FRAMED_LEN;
             self.write_zeroes(oldest..end);
+            points::reach(Point::Rewinding);
             map.flush(oldest..end)?;
         }
         self.end = cut.offset;
@@ -387,8 +389,10 @@ impl ActiveSegment {
         self.records_since_marker = cut.records_since_marker;
         self.ended_clean = false;
         self.write_marker_flagged(0);
+        points::reach(Point::Rewinding);
         map.flush(0..self.end)?;
         self.write_zeroes(self.end..old_end);
+        points::reach(Point::Rewinding);
         map.flush(self.end..old_end.max(self.end))?;
         self.synced_to = self.end;
         Ok(())
