@@ -116,8 +116,10 @@ pub fn repair(data: &[u8]) {
     if let Some(after) = &report.after {
         assert!(
             after.is_intact(),
-            "{strategy:?}: the report says damaged: {:?}",
-            after.first_corruption()
+            "{strategy:?}: the report says damaged: {:?}\nbefore: {:?}\nplan: {:?}",
+            after.first_corruption(),
+            report.before.segments,
+            report.actions
         );
     }
     let repaired = files_of(dir.path());

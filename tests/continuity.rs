@@ -205,3 +205,24 @@ fn skip_open_of_zeroed_records_before_a_footer_leaves_padding() {
     let log = Log::open(dir.path(), options()).unwrap();
     assert_eq!(records(&log).len(), 5);
 }
+
+#[test]
+fn skip_repair_of_a_segment_zeroed_whole_with_its_footer_leaves_padding() {
+    let dir = tempfile::tempdir().unwrap();
+    three_segments(dir.path());
+    let second = segment_paths(dir.path())[1].clone();
+    let len = std::fs::metadata(&second).unwrap().len() as usize;
+    common::patch(
+        &second,
+        SEGMENT_HEADER_SIZE,
+        &vec![0; len - SEGMENT_HEADER_SIZE],
+    );
+    assert!(verify(dir.path()).unwrap().first_corruption().is_some());
+    let report = repair(dir.path(), Strategy::Skip, false).unwrap();
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert!(report.after.unwrap().is_intact());
+    let log = Log::open(dir.path(), options()).unwrap();
+    let lsns: Vec<u64> = records(&log).iter().map(|(lsn, _)| *lsn).collect();
+    assert_eq!(lsns, (1..=5).collect::<Vec<_>>());
+    assert_eq!(log.append(b"next").unwrap().0, 11);
+}

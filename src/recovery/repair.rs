@@ -359,7 +359,11 @@ fn plan_skip(report: &mut RepairReport) -> Result<()> {
             ));
             continue;
         };
-        kept += plan_skip_segment(report, check, header, i + 1 == count)?;
+        let next_base = segments
+            .get(i + 1)
+            .and_then(|next| next.header)
+            .map(|h| h.base_lsn);
+        kept += plan_skip_segment(report, check, header, next_base)?;
     }
     report.records_kept = kept;
     Ok(())
@@ -370,8 +374,9 @@ fn plan_skip_segment(
     report: &mut RepairReport,
     check: &SegmentCheck,
     header: HeaderInfo,
-    last: bool,
+    next_base: Option<u64>,
 ) -> Result<u64> {
+    let last = next_base.is_none();
     let mut map = map_file(&check.path, false)?;
     let bytes = map.whole();
     let capacity = data_capacity(bytes.len() as u64);
@@ -386,6 +391,22 @@ fn plan_skip_segment(
             range: lost,
             damage: Damage::ZeroedRecord,
         });
+        walk.gap_allowed = true;
+    }
+    // Records lost at the end with nothing left to show it (zeroed, without a footer to count
+    // them), before a segment that starts after them: padding says that LSNs are missing.
+    if let Some(next_base) = next_base
+        && next_base > walk.last_lsn + 1
+        && !walk.gap_allowed
+        && walk.stop == Stop::End
+        && scan::nonzero_end(data, walk.end) <= walk.end
+        && walk.end + RECORD_HEADER_SIZE <= data.len()
+    {
+        walk.skipped.push(scan::Skipped {
+            range: walk.end..walk.end + RECORD_HEADER_SIZE,
+            damage: Damage::ZeroedRecord,
+        });
+        walk.gap_allowed = true;
     }
     let (path, id) = (check.path.clone(), check.id);
     let mut ranges: Vec<(Range<usize>, Damage)> = walk
