@@ -343,7 +343,6 @@ fn plan_cut(report: &mut RepairReport, check: &SegmentCheck, cut: u64) -> Result
 }
 
 fn plan_skip(report: &mut RepairReport) -> Result<()> {
-    let count = report.before.segments.len();
     let mut kept = 0;
     let segments = report.before.segments.clone();
     for (i, check) in segments.iter().enumerate() {
