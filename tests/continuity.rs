@@ -21,6 +21,31 @@ fn options() -> Options {
     }
 }
 
+fn lsns(log: &Log) -> Vec<u64> {
+    records(log).iter().map(|(lsn, _)| *lsn).collect()
+}
+
+/// `repair --strategy skip` of a damaged log; then the default open must accept it.
+fn after_skip_repair(dir: &Path) -> Log {
+    assert!(verify(dir).unwrap().first_corruption().is_some());
+    let report = repair(dir, Strategy::Skip, false).unwrap();
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    let after = report.after.unwrap();
+    assert!(after.is_intact(), "{after:?}");
+    Log::open(dir, options()).unwrap()
+}
+
+/// A writable `SkipCorrupt` open of a damaged log; then the default open must accept it.
+fn after_skip_open(dir: &Path) -> Log {
+    let skip = Options {
+        recovery: RecoveryMode::SkipCorrupt,
+        ..options()
+    };
+    Log::open(dir, skip).unwrap().close().unwrap();
+    assert!(verify(dir).unwrap().is_intact());
+    Log::open(dir, options()).unwrap()
+}
+
 /// Records 1..=5 in segment 1, 6..=10 in segment 2, and an empty segment 3 (base 11).
 fn three_segments(dir: &Path) {
     let log = Log::open(dir, options()).unwrap();
@@ -107,8 +132,7 @@ fn a_segment_starting_inside_the_records_before_supersedes_them() {
     rebase_last(dir.path(), 8);
     assert!(verify(dir.path()).unwrap().is_intact());
     let log = Log::open(dir.path(), options()).unwrap();
-    let lsns: Vec<u64> = records(&log).iter().map(|(lsn, _)| *lsn).collect();
-    assert_eq!(lsns, (1..=7).collect::<Vec<_>>());
+    assert_eq!(lsns(&log), (1..=7).collect::<Vec<_>>());
     assert_eq!(log.append(b"next").unwrap().0, 8);
 }
 
@@ -139,16 +163,9 @@ fn skip_repair_of_a_lost_last_record_leaves_padding_so_the_gap_opens() {
     three_segments(dir.path());
     // Damage the header of record 10, the last of sealed segment 2: no record follows it to
     // resynchronize on, so the walk stops there.
-    let (path, offset, _, _) = common::locate(dir.path(), 10);
-    common::flip_bit(&path, offset + 8);
-    assert!(verify(dir.path()).unwrap().first_corruption().is_some());
-    let report = repair(dir.path(), Strategy::Skip, false).unwrap();
-    assert!(report.refused.is_empty(), "{:?}", report.refused);
-    let after = report.after.unwrap();
-    assert!(after.is_intact(), "{after:?}");
-    let log = Log::open(dir.path(), options()).unwrap();
-    let lsns: Vec<u64> = records(&log).iter().map(|(lsn, _)| *lsn).collect();
-    assert_eq!(lsns, (1..=9).collect::<Vec<_>>());
+    damage_record(dir.path(), 10);
+    let log = after_skip_repair(dir.path());
+    assert_eq!(lsns(&log), (1..=9).collect::<Vec<_>>());
     assert_eq!(log.append(b"next").unwrap().0, 11);
 }
 
@@ -156,16 +173,13 @@ fn skip_repair_of_a_lost_last_record_leaves_padding_so_the_gap_opens() {
 fn skip_open_of_a_lost_last_record_leaves_padding_so_the_gap_opens() {
     let dir = tempfile::tempdir().unwrap();
     three_segments(dir.path());
-    let (path, offset, _, _) = common::locate(dir.path(), 10);
+    damage_record(dir.path(), 10);
+    assert_eq!(records(&after_skip_open(dir.path())).len(), 9);
+}
+
+fn damage_record(dir: &Path, lsn: u64) {
+    let (path, offset, _, _) = common::locate(dir, lsn);
     common::flip_bit(&path, offset + 8);
-    let skip = Options {
-        recovery: RecoveryMode::SkipCorrupt,
-        ..options()
-    };
-    Log::open(dir.path(), skip).unwrap().close().unwrap();
-    assert!(verify(dir.path()).unwrap().is_intact());
-    let log = Log::open(dir.path(), options()).unwrap();
-    assert_eq!(records(&log).len(), 9);
 }
 
 /// Zeroes every record of segment 1 (its footer still counts them).
@@ -183,12 +197,8 @@ fn skip_repair_of_zeroed_records_before_a_footer_leaves_padding() {
     let dir = tempfile::tempdir().unwrap();
     three_segments(dir.path());
     zero_first_segment_records(dir.path());
-    assert!(verify(dir.path()).unwrap().first_corruption().is_some());
-    let report = repair(dir.path(), Strategy::Skip, false).unwrap();
-    assert!(report.after.unwrap().is_intact());
-    let log = Log::open(dir.path(), options()).unwrap();
-    let lsns: Vec<u64> = records(&log).iter().map(|(lsn, _)| *lsn).collect();
-    assert_eq!(lsns, (6..=10).collect::<Vec<_>>());
+    let log = after_skip_repair(dir.path());
+    assert_eq!(lsns(&log), (6..=10).collect::<Vec<_>>());
 }
 
 #[test]
@@ -196,14 +206,7 @@ fn skip_open_of_zeroed_records_before_a_footer_leaves_padding() {
     let dir = tempfile::tempdir().unwrap();
     three_segments(dir.path());
     zero_first_segment_records(dir.path());
-    let skip = Options {
-        recovery: RecoveryMode::SkipCorrupt,
-        ..options()
-    };
-    Log::open(dir.path(), skip).unwrap().close().unwrap();
-    assert!(verify(dir.path()).unwrap().is_intact());
-    let log = Log::open(dir.path(), options()).unwrap();
-    assert_eq!(records(&log).len(), 5);
+    assert_eq!(records(&after_skip_open(dir.path())).len(), 5);
 }
 
 #[test]
@@ -217,12 +220,7 @@ fn skip_repair_of_a_segment_zeroed_whole_with_its_footer_leaves_padding() {
         SEGMENT_HEADER_SIZE,
         &vec![0; len - SEGMENT_HEADER_SIZE],
     );
-    assert!(verify(dir.path()).unwrap().first_corruption().is_some());
-    let report = repair(dir.path(), Strategy::Skip, false).unwrap();
-    assert!(report.refused.is_empty(), "{:?}", report.refused);
-    assert!(report.after.unwrap().is_intact());
-    let log = Log::open(dir.path(), options()).unwrap();
-    let lsns: Vec<u64> = records(&log).iter().map(|(lsn, _)| *lsn).collect();
-    assert_eq!(lsns, (1..=5).collect::<Vec<_>>());
+    let log = after_skip_repair(dir.path());
+    assert_eq!(lsns(&log), (1..=5).collect::<Vec<_>>());
     assert_eq!(log.append(b"next").unwrap().0, 11);
 }
