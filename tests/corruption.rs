@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::truncate_file;
-use interstice::format::{FOOTER_SIZE, framed_len, index_start};
+use interstice::format::{FOOTER_SIZE, data_capacity, framed_len, index_start};
 use interstice::{Durability, Error, Log, Lsn, Options, Outcome, RecoveryMode, SegmentId};
 
 const SEGMENT_SIZE: u64 = 16 * 1024;
@@ -713,4 +713,51 @@ fn a_clean_close_marker_with_a_damaged_body_is_a_torn_tail() {
     for (lsn, bytes) in read {
         assert_eq!(bytes, payload(lsn.0));
     }
+}
+
+/// A segment filled up to its last commit marker has no room for a clean-close marker:
+/// closing seals it, so that damage to the records its last marker covers is corruption (its
+/// footer vouches for them), never a torn tail that drops acknowledged records.
+#[test]
+fn a_full_segment_closed_cleanly_is_sealed_so_damage_in_its_last_sync_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        segment_size: 16 * 1024,
+        ..Options::default()
+    };
+    let log = Log::open(dir.path(), options.clone()).unwrap();
+    // Fill the first segment exactly: the last record ends where the room kept for one
+    // marker begins, and the sync's marker takes that room.
+    let capacity = data_capacity(16 * 1024);
+    let marker = framed_len(16);
+    let mut lsn = 0;
+    loop {
+        let left = capacity - log.segments()[0].bytes_used as usize;
+        if left < marker + framed_len(0) {
+            break;
+        }
+        let len = (left - marker - framed_len(0)).min(1000);
+        lsn = log.append(&vec![7; len]).unwrap().0;
+    }
+    log.sync().unwrap();
+    assert_eq!(
+        log.segments().len(),
+        1,
+        "the segment filled without rotating"
+    );
+    log.close().unwrap();
+    let path = common::segment_paths(dir.path())[0].clone();
+    let (_, _, payload, _) = common::locate(dir.path(), lsn);
+    common::flip_bit(&path, payload);
+    // Sealed, the segment opens from its footer; the damaged record is an error when read,
+    // and `verify` reports corruption. Nothing is dropped.
+    let log = Log::open(dir.path(), options).unwrap();
+    assert_eq!(log.last_lsn().0, lsn);
+    assert!(matches!(log.read(Lsn(lsn)), Err(Error::Corrupt { .. })));
+    assert!(
+        interstice::recovery::verify::verify(dir.path())
+            .unwrap()
+            .first_corruption()
+            .is_some()
+    );
 }

@@ -514,6 +514,13 @@ impl Log {
         let mut guard = self.lock_writer()?;
         let writer = guard.as_mut().expect("checked by lock_writer");
         self.finish_sealing(writer)?;
+        // A segment filled up to its last marker has no room for the clean-close marker, and
+        // nothing after its last commit marker would vouch for the records that marker
+        // covers: damage there would read as a torn tail. Sealed, its footer vouches for
+        // every record (damage is corruption), and the next open starts a new segment.
+        if !writer.active.has_room_for_marker() {
+            return self.seal_active(writer);
+        }
         writer.active.write_close_marker();
         if self.options.durability != Durability::None {
             let range = writer.active.take_unsynced();

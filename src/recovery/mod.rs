@@ -117,13 +117,20 @@ pub fn recover(dir: &Path, options: &Options, writable: bool) -> Result<Opened> 
             opened.report.removed.push(path.clone());
             continue;
         };
-        if let Some(previous) = opened.segments.last() {
-            let continuity = Continuity::of(previous, opened.segments.len() == 1);
-            if !context.skip()
-                && let Some(problem) =
-                    continuity.problem(segment.base_lsn(), || ends_in_padding(previous))
+        let first = opened.segments.len() == 1;
+        if let Some(previous) = opened.segments.last_mut() {
+            let continuity = Continuity::of(previous, first);
+            if let Some(problem) =
+                continuity.problem(segment.base_lsn(), || ends_in_padding(previous))
             {
-                return Err(context.corrupt(path, 0, Damage::SegmentHeader(problem)));
+                if !context.skip() {
+                    return Err(context.corrupt(path, 0, Damage::SegmentHeader(problem)));
+                }
+                // Skipping keeps the records on both sides; a writable open pads the end of
+                // the segment before a gap, so that later opens accept it.
+                if context.writable && segment.base_lsn() > continuity.end {
+                    pad_before_gap(previous)?;
+                }
             }
             Segment::set_lsn_end(previous, segment.base_lsn());
         }
@@ -203,6 +210,34 @@ fn ends_in_padding(segment: &Segment) -> bool {
     let config = segment.scan_config(false);
     let capacity = data_capacity(segment.header().segment_size);
     scan::scan_headers(segment.mapping().frozen(), capacity, &config).gap_allowed
+}
+
+/// Appends a padding record after the data of the sealed `segment` and reseals it: the next
+/// segment starts after a gap that nothing in this one shows (FORMAT.md 3). Without room for
+/// a padding record it stays as it is (`verify` then reports the gap).
+fn pad_before_gap(segment: &mut Arc<Segment>) -> Result<()> {
+    let path = segment.path().to_owned();
+    let config = segment.scan_config(false);
+    let end = segment.data_end();
+    let capacity = segment.capacity();
+    let Some(map) = segment.mapping_mut() else {
+        return Ok(());
+    };
+    if end + crate::format::RECORD_HEADER_SIZE > capacity {
+        return Ok(());
+    }
+    let bytes = map.exclusive();
+    crate::format::record::frame_into(
+        &mut bytes[end..],
+        config.binding,
+        0,
+        crate::format::record::KIND_PAD,
+        0,
+        &[],
+    );
+    repair::reseal(&path, bytes, &config)?;
+    let len = map.len();
+    map.flush(0..len).map_err(|e| Error::io("msync", &path, e))
 }
 
 type Loaded = (Arc<Segment>, Option<Scan>, SegmentRecovery);

@@ -166,6 +166,12 @@ impl ActiveSegment {
         }
     }
 
+    /// True when a commit marker still fits after the last item.
+    #[must_use]
+    pub fn has_room_for_marker(&self) -> bool {
+        !self.sealed && self.end + MARKER_FRAMED_LEN <= self.segment.capacity()
+    }
+
     /// Writes the marker of a clean close: the last bytes this writer writes, which lets the
     /// next open skip checking the rest of the segment for stray bytes.
     pub fn write_close_marker(&mut self) {

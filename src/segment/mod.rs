@@ -167,6 +167,12 @@ impl Segment {
         &self.map
     }
 
+    /// The mapping, mutably, while nothing else holds the segment or its mapping (recovery,
+    /// before the log hands the segment out).
+    pub(crate) fn mapping_mut(self: &mut Arc<Self>) -> Option<&mut Mapping> {
+        Arc::get_mut(&mut Arc::get_mut(self)?.map)
+    }
+
     /// The scan configuration of this segment.
     #[must_use]
     pub fn scan_config(&self, skip_damage: bool) -> ScanConfig {
