@@ -40,8 +40,10 @@ fn files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
 fn a_short_soak_passes_with_appends_crashes_and_repairs() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
-    let (code, summary) = json(&["soak", s(&log), "--seconds", "5", "--seed", "7", "--json"]);
-    assert_eq!(code, 0, "{summary}");
+    let (code, out, err) =
+        common::run_text(&["soak", s(&log), "--seconds", "5", "--seed", "7", "--json"]);
+    let summary: serde_json::Value = serde_json::from_str(&out).expect("a JSON summary");
+    assert_eq!(code, 0, "{summary}\nstderr: {err}");
     assert_eq!(summary["ok"], true);
     for name in COUNTERS {
         assert!(summary[name].is_u64(), "{name} missing: {summary}");

@@ -80,7 +80,9 @@ fn torn_tail(
         .ok_or_else(|| violation(format!("{}: no segment to tear", dir.display())))?;
     let capacity = format::data_capacity(last.file_len) as u64;
     let room = capacity.saturating_sub(last.valid_end);
-    if room == 0 {
+    // A full segment is sealed by a clean close (no room was left for its clean-close
+    // marker): bytes after a sealed segment's data are corruption, not a torn tail.
+    if room == 0 || last.is_sealed() {
         return Ok(());
     }
     let len = 1 + rng.below(room.min(3000));
