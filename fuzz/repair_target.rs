@@ -243,12 +243,24 @@ fn check_quarantine(report: &RepairReport, before: &BTreeMap<String, Vec<u8>>) {
     assert!(saved.next().is_none(), "a quarantine file for no action");
 }
 
-/// Opens the repaired log in `Strict` mode (or, if the damage left only a torn tail, which
-/// repair leaves to the next open, `TolerateTornTail`) and checks its records.
+/// Opens the repaired log in `Strict` mode (or, if the damage left only a torn tail or a last
+/// segment shorter than a header, which repair leaves to the next open, `TolerateTornTail`)
+/// and checks its records.
 fn check_open(dir: &Path, strategy: Strategy, appended: &BTreeMap<u64, Vec<u8>>, torn: bool) {
+    let short_last = || {
+        verify::verify(dir).is_ok_and(|report| {
+            report.segments.last().is_some_and(|s| {
+                s.status == verify::Status::Unfinished
+                    && s.file_len < interstice::format::SEGMENT_HEADER_SIZE as u64
+            })
+        })
+    };
     let log = match Log::open(dir, options(RecoveryMode::Strict)) {
         Ok(log) => log,
         Err(Error::TornTail { .. }) if torn => {
+            Log::open(dir, options(RecoveryMode::TolerateTornTail)).expect("open after repair")
+        }
+        Err(Error::Corrupt { .. }) if short_last() => {
             Log::open(dir, options(RecoveryMode::TolerateTornTail)).expect("open after repair")
         }
         Err(error) => panic!("{strategy:?}: opening after repair: {error}"),

@@ -56,9 +56,10 @@ pub struct Options {
     /// Largest payload accepted, in bytes; it must fit in one segment.
     /// Default: 16 MiB (clamped to what a segment holds).
     pub record_size_max: u64,
-    /// Check every record of every sealed segment when opening (slower open). When false,
-    /// sealed segments open from their footers and records are checked as they are read.
-    /// Default: false.
+    /// Check every record of every sealed segment, and of a cleanly closed last segment, when
+    /// opening (slower open): an open that succeeds then reads nothing damaged. When false,
+    /// sealed segments open from their footers, a cleanly closed last segment from its close
+    /// summary or record headers, and payloads are checked as they are read. Default: false.
     pub verify_sealed_on_open: bool,
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::ids::Lsn;
-use crate::segment::{Cursor, Record, Segment};
+use crate::segment::{Cursor, Record, SealedCounts, Segment};
 
 /// One segment as a reader sees it: up to the data end published when the reader was taken.
 #[derive(Debug, Clone)]
@@ -16,14 +16,18 @@ pub struct View {
     /// record below `end`). A walk that resynchronizes past damage can meet records the
     /// open-time scan rejected; none may lie beyond what the log says it holds.
     last_lsn: u64,
+    /// The counts of a segment sealed when the view was taken.
+    sealed: Option<SealedCounts>,
     skip_damage: bool,
 }
 
 impl View {
     pub(crate) fn of(segment: &Arc<Segment>) -> View {
+        let sealed = segment.sealed_counts();
         let end = segment.data_end();
         View {
             end,
+            sealed,
             lsn_end: segment.lsn_end(),
             last_lsn: segment.last_lsn(),
             segment: Arc::clone(segment),
@@ -44,6 +48,7 @@ impl View {
         let lsn_end = self.lsn_end.min(self.last_lsn.saturating_add(1));
         self.segment
             .cursor(offset, self.end, lsn_end, from_lsn, self.skip_damage)
+            .agreeing_with(self.sealed)
     }
 }
 

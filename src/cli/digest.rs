@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use interstice::{Log, Lsn, Options};
+use interstice::{Log, Options};
 use serde_json::json;
 
-use super::{Code, Outcome, lsn_json, lsn_range, print_json};
+use super::{Code, Failure, Outcome, lsn_json, lsn_range, print_json};
 
 /// Arguments of `digest`.
 #[derive(Debug, clap::Args)]
@@ -40,6 +40,20 @@ pub fn run(args: &Args) -> Outcome {
         first.get_or_insert(record.lsn);
         last = Some(record.lsn);
     }
+    // A digest of a shorter range than asked would compare equal to a replica that is just
+    // as short: refuse it.
+    if let Some(upto) = args.upto
+        && last.is_none_or(|last| last.0 < upto)
+    {
+        let held = last.map_or_else(
+            || "holds no record up to it".into(),
+            |l| format!("ends at LSN {l}"),
+        );
+        return Err(Failure::failed(format!(
+            "log {} {held}, before --upto {upto}: no digest of a range it does not hold",
+            args.dir.display()
+        )));
+    }
     let digest = hasher.finalize();
     if args.json {
         print_json(&json!({
@@ -54,6 +68,5 @@ pub fn run(args: &Args) -> Outcome {
             lsn_range(first, last)
         );
     }
-    let _: Option<Lsn> = last;
     Ok(Code::Ok)
 }

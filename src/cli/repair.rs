@@ -4,11 +4,12 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+use interstice::Error;
 use interstice::recovery::repair::{RepairReport, Strategy, repair};
 use serde_json::json;
 
 use super::verify::{problem_text, report_json};
-use super::{Code, Outcome, lsn_range, print_json};
+use super::{Code, Failure, Outcome, lsn_range, print_json};
 
 /// The repair strategy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -41,7 +42,14 @@ pub fn run(args: &Args) -> Outcome {
         StrategyArg::Truncate => Strategy::Truncate,
         StrategyArg::Skip => Strategy::Skip,
     };
-    let report = repair(&args.dir, strategy, args.dry_run)?;
+    let report = repair(&args.dir, strategy, args.dry_run).map_err(|error| match error {
+        Error::Locked { path, lock } => Failure::failed(format!(
+            "log {} is locked by a writer (lock file {}): stop it, then run repair again",
+            path.display(),
+            lock.display()
+        )),
+        other => Failure::from(other),
+    })?;
     if args.json {
         print_json(&json!({
             "strategy": format!("{:?}", report.strategy).to_ascii_lowercase(),

@@ -1,7 +1,7 @@
 //! `interstice verify`: walk every record of every segment and report damage; changes
 //! nothing. Exit 0 when intact (a torn tail is only a warning), 1 when repair is needed.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 
 use interstice::Error;
@@ -43,7 +43,11 @@ pub fn run(args: &Args) -> Outcome {
         print_text(&report)?;
     }
     if let Some(damaged) = report.first_corruption() {
-        eprintln!("interstice: {}", problem_text(damaged));
+        // The text report on a terminal already says it; repeated on stderr for a reader of
+        // a pipe or of the JSON.
+        if args.json || !io::stdout().is_terminal() {
+            eprintln!("interstice: {}", problem_text(damaged));
+        }
         return Ok(Code::Failed);
     }
     Ok(Code::Ok)
@@ -67,8 +71,9 @@ pub fn problem_text(check: &SegmentCheck) -> String {
                 .map_or_else(|| "-".into(), |lsn| lsn.to_string())
         ),
         Status::Unfinished => format!(
-            "{path} is an unfinished segment (its header never reached the disk); the next \
-             writable open removes it"
+            "{path} is an unfinished segment (its header never reached the disk, or the file \
+             is shorter than a header): nothing in it was acknowledged; the next writable open \
+             removes it"
         ),
         Status::Corrupt {
             offset,

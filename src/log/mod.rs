@@ -73,6 +73,12 @@ impl Log {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Log> {
         let dir = dir.as_ref();
         options.validate()?;
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::NotALog {
+                path: dir.to_owned(),
+                reason: "not a directory (a log is a directory of segment files)".into(),
+            });
+        }
         crate::disk::file::create_dir_durably(dir)
             .map_err(|(e, path)| Error::io("create directory", path, e))?;
         let lock = dir::lock(dir)?;
@@ -162,7 +168,8 @@ impl Log {
         let dir = dir.as_ref();
         options.validate()?;
         let opened = recovery::recover(dir, &options, false)?;
-        if opened.segments.is_empty() {
+        // Segments that are all unfinished make an empty log, as a writable open would.
+        if opened.segments.is_empty() && opened.report.removed.is_empty() {
             return Err(Error::NotALog {
                 path: dir.to_owned(),
                 reason: "no segment files".into(),
@@ -514,6 +521,7 @@ impl Log {
         let mut guard = self.lock_writer()?;
         let writer = guard.as_mut().expect("checked by lock_writer");
         self.finish_sealing(writer)?;
+        writer.discard_preparing()?;
         // A segment filled up to its last marker has no room for the clean-close marker, and
         // nothing after its last commit marker would vouch for the records that marker
         // covers: damage there would read as a torn tail. Sealed, its footer vouches for

@@ -39,7 +39,10 @@ impl Log {
     /// # Errors
     /// `Error::ReadOnly`; `Error::Poisoned`; `Error::Io` from sealing, removing a file or
     /// creating the segment that continues the log (the log is then poisoned: reopen it).
-    /// An `lsn` before every record held empties the log; the next append gets `lsn + 1`.
+    /// An `lsn` before every record held empties the log; the next append gets `lsn + 1`. An
+    /// `lsn` at or after the last record removes nothing and returns `Ok(())`: the log
+    /// already ends at or before it, and the next append still gets the last LSN + 1 (this is
+    /// what a consensus log asks when it removes a conflicting suffix that is not there).
     pub fn truncate_after(&self, lsn: Lsn) -> Result<()> {
         let mut guard = self.lock_writer()?;
         let writer = guard.as_mut().expect("checked by lock_writer");

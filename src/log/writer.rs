@@ -395,6 +395,28 @@ impl Writer {
         }))
     }
 
+    /// Waits for a background preparation and removes its file: a closed log leaves no
+    /// `*.seg.tmp` behind.
+    ///
+    /// # Errors
+    /// `Error::Io` when the file cannot be removed.
+    pub fn discard_preparing(&mut self) -> Result<()> {
+        let Some(result) = self.finish_preparing() else {
+            return Ok(());
+        };
+        let next = self.active.segment().id().next();
+        let path = result.map_or_else(
+            |_| self.dir.join(dir::preparing_file_name(next)),
+            |prepared| prepared.path,
+        );
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io("remove", &path, e))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// A prepared file for segment `id`: the background one if it succeeded, else made now.
     ///
     /// # Errors

@@ -13,6 +13,7 @@ pub struct RecoveryModeGuide;
 pub use verify::{VerifyReport, verify};
 
 use std::fs::{self, OpenOptions};
+use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
@@ -258,6 +259,20 @@ fn load(
         .metadata()
         .map_err(|e| Error::io("stat", path, e))?
         .len();
+    if len < SEGMENT_HEADER_SIZE as u64 && last && context.options.recovery != RecoveryMode::Strict
+    {
+        // A creation cut short where the name reached the disk before the size: nothing in
+        // it was acknowledged. Set aside (its bytes saved first, if any) like an unfinished
+        // segment.
+        let mut bytes = Vec::new();
+        file.take(len)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("read", path, e))?;
+        if context.writable && bytes.iter().any(|&b| b != 0) {
+            repair::quarantine(context.dir, id, 0, &bytes)?;
+        }
+        return Ok(None);
+    }
     if len < SEGMENT_HEADER_SIZE as u64 {
         return Err(context.corrupt(
             path,
@@ -403,25 +418,23 @@ fn load_sealed(
     let mut outcome = Outcome::Sealed;
     let mut report = None;
     if context.options.verify_sealed_on_open || context.skip() {
+        // The records end where the footer says (FORMAT.md 4): nothing past there is read.
         let capacity = data_capacity(header.segment_size);
-        let walk = scan::scan(map.whole(), capacity, config);
-        let agrees = walk.stop == Stop::End
-            && walk.skipped.is_empty()
-            && walk.end as u64 == info.data_end
-            && walk.records == info.records
-            && walk.chain_value() == Some(info.chain);
-        if !agrees && !context.skip() {
-            let (offset, damage) = match walk.stop {
-                Stop::Damage { offset, damage } => (offset, damage),
-                Stop::End => (
-                    walk.end,
-                    Damage::Footer("footer disagrees with the records".into()),
-                ),
-            };
+        let walked = usize::try_from(info.data_end).map_or(capacity, |end| end.min(capacity));
+        let walk = scan::scan(map.whole(), walked, config);
+        // The same check as `verify`'s: records, chain and index agree with the footer.
+        let disagreement = verify::sealed_damage(map.whole(), &walk, &info).or_else(|| {
+            walk.skipped
+                .first()
+                .map(|s| (s.range.start, s.damage.clone()))
+        });
+        if let Some((offset, damage)) = disagreement.clone()
+            && !context.skip()
+        {
             context.last_good_lsn = walk.last_lsn;
             return Err(context.corrupt(path, offset, damage));
         }
-        if !agrees {
+        if disagreement.is_some() {
             return load_unsealable(context, path, header, map, config, Some(info.data_end));
         }
         outcome = Outcome::SealedVerified;
@@ -463,11 +476,8 @@ fn load_active(
     // page of an unsynced run that reached the disk before an earlier one) are a torn tail.
     let summary = take_close_summary(context, path, &mut map, &header, config)?;
     let summarized = summary.is_some();
-    let mut walk = summary.unwrap_or_else(|| scan::scan_headers(map.whole(), capacity, config));
-    let clean = walk.ended_clean && walk.stop == Stop::End && walk.skipped.is_empty();
-    if !clean {
-        walk = scan::scan(map.whole(), capacity, config);
-    }
+    let (walk, clean) = walk_active(map.whole(), capacity, config, summary, context);
+    let mut walk = walk;
     let bad = match &walk.stop {
         Stop::End if clean => None,
         Stop::End => {
@@ -557,6 +567,30 @@ fn load_active(
         segment.set_skipped(walk.skipped.iter().map(|s| s.range.clone()).collect());
     }
     Ok((Arc::new(segment), Some(walk), recovery))
+}
+
+/// The walk of the last, unsealed segment (from its close summary when one was taken), and
+/// whether it ended at a clean close. Verifying at open checks every payload, here too.
+fn walk_active(
+    bytes: &[u8],
+    capacity: usize,
+    config: &ScanConfig,
+    summary: Option<Scan>,
+    context: &Context<'_>,
+) -> (Scan, bool) {
+    let full = context.options.verify_sealed_on_open;
+    let walk = summary.unwrap_or_else(|| {
+        if full {
+            scan::scan(bytes, capacity, config)
+        } else {
+            scan::scan_headers(bytes, capacity, config)
+        }
+    });
+    let clean = walk.ended_clean && walk.stop == Stop::End && walk.skipped.is_empty();
+    if !clean && !full {
+        return (scan::scan(bytes, capacity, config), false);
+    }
+    (walk, clean)
 }
 
 /// After a clean close that wrote a close summary, not even the headers are walked: the

@@ -159,6 +159,15 @@ pub enum Action {
         /// What was wrong at its start.
         damage: Damage,
     },
+    /// Zero the sparse index and the footer (or close summary) of a segment that becomes the
+    /// unsealed last one. They are derived from the records, so nothing is saved (the next
+    /// open walks the records instead), as when a strategy reseals a segment.
+    ClearFooter {
+        /// The segment file.
+        path: PathBuf,
+        /// Its id.
+        id: SegmentId,
+    },
     /// Rewrite the sparse index and the footer from a walk of the records.
     Reseal {
         /// The segment file.
@@ -201,6 +210,11 @@ impl std::fmt::Display for Action {
                  with padding",
                 range.start,
                 range.end,
+                name(path)
+            ),
+            Action::ClearFooter { path, .. } => write!(
+                f,
+                "zero the index and footer of {} (derived from its records: not saved)",
                 name(path)
             ),
             Action::Reseal { path, .. } => {
@@ -326,10 +340,9 @@ fn plan_cut(report: &mut RepairReport, check: &SegmentCheck, cut: u64) -> Result
     // The index and footer first: a close summary there describes the records as they were.
     let index_at = crate::format::index_start(bytes.len() as u64);
     if bytes[index_at..].iter().any(|&b| b != 0) {
-        report.actions.push(Action::Zero {
+        report.actions.push(Action::ClearFooter {
             path: check.path.clone(),
             id: check.id,
-            range: index_at as u64..bytes.len() as u64,
         });
     }
     if data_end > cut {
@@ -560,6 +573,15 @@ fn execute(dir: &Path, action: &Action) -> Result<Vec<PathBuf>> {
             )?;
             map.flush(range).map_err(|e| Error::io("msync", path, e))?;
             Ok(saved)
+        }
+        Action::ClearFooter { path, .. } => {
+            let mut map = map_file(path, true)?;
+            let index_at = crate::format::index_start(map.len() as u64);
+            let len = map.len();
+            map.exclusive()[index_at..].fill(0);
+            map.flush(index_at..len)
+                .map_err(|e| Error::io("msync", path, e))?;
+            Ok(Vec::new())
         }
         Action::Reseal { path, .. } => {
             let mut map = map_file(path, true)?;

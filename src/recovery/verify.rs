@@ -39,7 +39,10 @@ pub enum Status {
         /// Bytes from `offset` to the last non-zero byte of the data area.
         bytes: u64,
     },
-    /// A last segment whose header never reached the disk (all zeroes); opening removes it.
+    /// A last segment whose header never reached the disk (all zeroes, or a file shorter than
+    /// a segment header): nothing in it was acknowledged. Opening removes it; a file shorter
+    /// than a header is refused by a strict open, and its bytes, if any are not zero, are
+    /// saved to a quarantine file first.
     Unfinished,
     /// Damage that needs `repair`.
     Corrupt {
@@ -323,6 +326,17 @@ fn records_below(
     (records, first, last, None)
 }
 
+/// True for a last segment file too short to be a segment and shorter than a header or all
+/// zeroes: a creation cut short, which opening sets aside (a strict open refuses one shorter
+/// than a header).
+fn is_stub(path: &Path, file_len: u64) -> Result<bool> {
+    if file_len >= (SEGMENT_HEADER_SIZE + FOOTER_SIZE) as u64 {
+        return Ok(false);
+    }
+    let bytes = fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    Ok(bytes.len() < SEGMENT_HEADER_SIZE || bytes.iter().all(|&b| b == 0))
+}
+
 /// Verifies one segment file, which holds segment `id`; `last` when it is the log's last
 /// segment (the only one that may be unsealed).
 ///
@@ -360,6 +374,10 @@ pub fn check_segment(
         damage,
         last_good_lsn: Lsn(context.last_good_lsn),
     };
+    if last && is_stub(path, file_len)? {
+        check.status = Status::Unfinished;
+        return Ok(check);
+    }
     if file_len < (SEGMENT_HEADER_SIZE + FOOTER_SIZE) as u64 {
         check.status = corrupt(
             0,
@@ -394,7 +412,15 @@ pub fn check_segment(
     check.header = Some(header);
     let config = scan_config(&header);
     let capacity = data_capacity(header.segment_size);
-    let walk = scan::scan(bytes, capacity, &config);
+    // A sealed segment's records end where its footer says: what lies between there and the
+    // index is not read by an open or a reader, so it is not walked here either.
+    let walked = match footer::decode(bytes, config.binding.seed, capacity) {
+        Ok(Some(info)) if info.segment_id == id.0 => {
+            usize::try_from(info.data_end).map_or(capacity, |end| end.min(capacity))
+        }
+        _ => capacity,
+    };
+    let walk = scan::scan(bytes, walked, &config);
     check.records = walk.records;
     check.first_lsn = (walk.records > 0).then_some(Lsn(walk.first_lsn));
     check.last_lsn = (walk.records > 0).then_some(Lsn(walk.last_lsn));
@@ -449,7 +475,10 @@ fn classify(
             };
             (Some(info), status)
         }
-        Ok(None) if last => {
+        // The last segment may be in the middle of being sealed, and its footer area is
+        // outside the data area an open walks: an open treats it as active, whatever that
+        // area holds (FORMAT.md 2.6).
+        Ok(None) | Err(_) if last => {
             let status = match active_damage(&bytes[..capacity], walk) {
                 None => match summary_damage(bytes, id, walk, config) {
                     Some(damage) => corrupt(footer_at, damage),
@@ -512,7 +541,11 @@ pub fn scan_config(header: &HeaderInfo) -> ScanConfig {
 }
 
 /// Where a sealed segment's records disagree with its footer, if they do.
-fn sealed_damage(bytes: &[u8], walk: &Scan, info: &FooterInfo) -> Option<(usize, Damage)> {
+pub(crate) fn sealed_damage(
+    bytes: &[u8],
+    walk: &Scan,
+    info: &FooterInfo,
+) -> Option<(usize, Damage)> {
     if let Stop::Damage { offset, damage } = &walk.stop {
         return Some((*offset, damage.clone()));
     }
@@ -541,6 +574,10 @@ fn sealed_damage(bytes: &[u8], walk: &Scan, info: &FooterInfo) -> Option<(usize,
 /// from there to the last non-zero byte.
 fn active_damage(data: &[u8], walk: &Scan) -> Option<(usize, Damage, usize)> {
     let (offset, damage) = match &walk.stop {
+        // Nothing is written past a clean-close marker that is the last item (a writer that
+        // resumes first makes a marker after it durable): an open does not read the rest of
+        // the data area, and neither does verification (FORMAT.md 2.5).
+        Stop::End if walk.ended_clean => return None,
         Stop::End => {
             let tail = scan::nonzero_end(data, walk.end);
             if tail <= walk.end {

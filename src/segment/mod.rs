@@ -17,7 +17,7 @@ use crate::error::{Damage, Error};
 use crate::format::checksum::Seeded;
 use crate::format::footer::{self, FooterInfo, IndexEntry};
 use crate::format::header::HeaderInfo;
-use crate::format::record::{self, KIND_DATA, Step};
+use crate::format::record::{self, FLAG_BATCH_CONTINUES, KIND_DATA, Step};
 use crate::format::{SEGMENT_HEADER_SIZE, data_capacity};
 use crate::ids::{Lsn, SegmentId};
 use scan::ScanConfig;
@@ -360,7 +360,31 @@ impl Segment {
             last_lsn: 0,
             skip_damage,
             done: false,
+            batch_end: 0,
+            from_index: offset > SEGMENT_HEADER_SIZE,
+            seen: 0,
+            sealed: None,
         }
+    }
+
+    /// The counts of this sealed segment when a reader took its view, which the records a
+    /// cursor walks must agree with: a record beyond its last LSN (and below `lsn_end`), or a
+    /// walk from the start that ends with another last LSN or count, is corruption.
+    #[must_use]
+    pub fn sealed_counts(&self) -> Option<SealedCounts> {
+        // Sealed first: its counts were published before the seal, so they are final (a
+        // suffix truncation aside). A truncation lowers `lsn_end` before the counts, so
+        // reading the counts first never pairs new counts with an old bound.
+        if !self.is_sealed() {
+            return None;
+        }
+        let last_lsn = self.last_lsn();
+        let records = self.records();
+        Some(SealedCounts {
+            last_lsn,
+            records,
+            lsn_end: self.lsn_end(),
+        })
     }
 }
 
@@ -388,9 +412,75 @@ pub struct Cursor<'a> {
     last_lsn: u64,
     skip_damage: bool,
     done: bool,
+    /// End of the batch whose every record was checked ahead of yielding its first: records
+    /// before it are yielded with their headers checked (their payloads were).
+    batch_end: usize,
+    /// The walk started at an index entry, which the first data record must not pass.
+    from_index: bool,
+    /// Data records walked (yielded or passed over below `from_lsn`).
+    seen: u64,
+    /// What a sealed segment's footer says, for the walk to agree with.
+    sealed: Option<SealedCounts>,
+}
+
+/// A sealed segment's counts, as a reader's view saw them.
+#[derive(Clone, Copy, Debug)]
+pub struct SealedCounts {
+    /// Its last LSN (0 when it holds none).
+    pub last_lsn: u64,
+    /// Its data records.
+    pub records: u64,
+    /// The bound a suffix truncation set (`u64::MAX` when none).
+    pub lsn_end: u64,
+}
+
+impl<'a> Cursor<'a> {
+    /// Checks the walk against a sealed segment's counts (`Segment::sealed_counts`).
+    #[must_use]
+    pub fn agreeing_with(mut self, sealed: Option<SealedCounts>) -> Cursor<'a> {
+        self.sealed = sealed.filter(|_| !self.skip_damage);
+        self
+    }
 }
 
 impl Cursor<'_> {
+    /// Checks every record of the batch whose first record ends at `after`, before any of
+    /// them is yielded: a batch is all or nothing for readers as for recovery. Returns the
+    /// batch's end, or the offset and damage that make it incomplete.
+    fn check_batch(&self, mut after: usize, mut lsn: u64) -> Result<usize, (usize, Damage)> {
+        let check = &self.segment.check;
+        loop {
+            match record::parse_seeded(self.data, after, check, self.segment.payload_max) {
+                Step::Record(parsed) if parsed.kind == KIND_DATA => {
+                    if parsed.lsn != lsn + 1 {
+                        return Err((
+                            after,
+                            Damage::LsnOutOfOrder {
+                                expected: Lsn(lsn + 1),
+                                found: Lsn(parsed.lsn),
+                            },
+                        ));
+                    }
+                    lsn = parsed.lsn;
+                    after += parsed.framed_len;
+                    if parsed.flags & FLAG_BATCH_CONTINUES == 0 {
+                        return Ok(after);
+                    }
+                }
+                Step::Bad(damage) => return Err((after, damage)),
+                Step::Record(_) | Step::End => return Err((after, Damage::IncompleteBatch)),
+            }
+        }
+    }
+
+    /// At the end of a sealed segment walked from its start: the records must be the ones
+    /// its footer counts.
+    fn footer_disagrees(&self) -> bool {
+        self.sealed.is_some_and(|sealed| {
+            self.last_lsn != sealed.last_lsn || (!self.from_index && self.seen != sealed.records)
+        })
+    }
+
     fn corrupt(&mut self, damage: Damage) -> Error {
         self.done = true;
         if self.segment.map.shrunk() {
@@ -419,14 +509,20 @@ impl<'a> Iterator for Cursor<'a> {
                 self.offset = range.end;
                 continue;
             }
-            let damage = match record::parse_seeded(self.data, self.offset, check, payload_max) {
+            let checked = self.offset < self.batch_end;
+            let step = record::parse_with(self.data, self.offset, check, payload_max, !checked);
+            let damage = match step {
                 Step::End if self.offset >= self.data.len() => {
                     self.done = true;
-                    return self
-                        .segment
-                        .map
-                        .shrunk()
-                        .then(|| Err(self.segment.shrunk_error()));
+                    if self.segment.map.shrunk() {
+                        return Some(Err(self.segment.shrunk_error()));
+                    }
+                    if self.footer_disagrees() {
+                        return Some(Err(self.corrupt(Damage::Footer(
+                            "footer disagrees with the records".into(),
+                        ))));
+                    }
+                    return None;
                 }
                 Step::End => Damage::ZeroedRecord,
                 Step::Bad(damage) => damage,
@@ -438,14 +534,48 @@ impl<'a> Iterator for Cursor<'a> {
                     expected: Lsn(self.last_lsn + 1),
                     found: Lsn(parsed.lsn),
                 },
+                Step::Record(parsed)
+                    if self.from_index && self.last_lsn == 0 && parsed.lsn > self.from_lsn =>
+                {
+                    Damage::Footer(format!(
+                        "index points past LSN {} (to LSN {})",
+                        self.from_lsn, parsed.lsn
+                    ))
+                }
                 Step::Record(parsed) => {
                     if parsed.lsn >= self.lsn_end {
+                        if self.sealed.is_some_and(|sealed| {
+                            parsed.lsn > sealed.last_lsn && parsed.lsn < sealed.lsn_end
+                        }) {
+                            // A record the footer does not count.
+                            return Some(Err(self.corrupt(Damage::Footer(
+                                "footer disagrees with the records".into(),
+                            ))));
+                        }
                         self.done = true;
                         return None;
+                    }
+                    if !checked && parsed.flags & FLAG_BATCH_CONTINUES != 0 {
+                        match self.check_batch(self.offset + parsed.framed_len, parsed.lsn) {
+                            Ok(end) => self.batch_end = end,
+                            Err((at, damage)) => {
+                                self.offset = at;
+                                let config = self.segment.scan_config(self.skip_damage);
+                                if self.skip_damage
+                                    && let Some(next) =
+                                        scan::resync(self.data, at, &config, self.last_lsn)
+                                {
+                                    self.offset = next;
+                                    continue;
+                                }
+                                return Some(Err(self.corrupt(damage)));
+                            }
+                        }
                     }
                     let offset = self.offset;
                     self.offset += parsed.framed_len;
                     self.last_lsn = parsed.lsn;
+                    self.seen += 1;
                     if parsed.lsn < self.from_lsn {
                         continue;
                     }
