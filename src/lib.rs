@@ -34,6 +34,7 @@ pub mod segment;
 pub use error::{Damage, Error, Result};
 pub use ids::{Lsn, SegmentId};
 pub use log::Log;
+pub use log::metrics::{Latencies, LogMetrics};
 pub use options::{Durability, Options, RecoveryMode, Retention};
 pub use reader::{Iter, LogReader};
 pub use recovery::report::{Outcome, RecoveryReport, SegmentRecovery, SkippedRange};

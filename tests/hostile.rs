@@ -375,16 +375,9 @@ impl Drop for SmallDisk {
     }
 }
 
-#[test]
-fn a_full_disk_fails_the_segment_allocation_cleanly() {
-    let Some(disk) = SmallDisk::mount(5 * SEGMENT_SIZE) else {
-        // Mounting needs root; `full_disk_fails_cleanly_and_keeps_acknowledged_records` in
-        // tests/corruption.rs covers the failing allocation with RLIMIT_FSIZE.
-        eprintln!("cannot mount a tmpfs here: the real full-disk case is not exercised");
-        return;
-    };
-    let dir = disk.dir.path().join("log");
-    let log = Log::open(&dir, options()).unwrap();
+/// Appends and syncs until the disk is full; returns the last durable LSN and the failure,
+/// which must be a full-disk error naming the log.
+fn fill_until_full(log: &Log, dir: &Path) -> u64 {
     let mut acknowledged = 0;
     let failure = loop {
         let appended = log.append(&payload(acknowledged + 1));
@@ -403,9 +396,13 @@ fn a_full_disk_fails_the_segment_allocation_cleanly() {
         "{failure}"
     );
     assert!(acknowledged > 0);
-    drop(log);
-    // Every acknowledged record is there, on the full disk itself.
-    let log = Log::open(&dir, options()).unwrap();
+    acknowledged
+}
+
+/// Every acknowledged record is in the log in `dir`, reopened on the full disk itself, and
+/// no temporary file of a failed preparation stayed behind.
+fn assert_all_acknowledged(dir: &Path, options: Options, acknowledged: u64) {
+    let log = Log::open(dir, options).unwrap();
     let mut read = 0;
     for item in &log.reader() {
         let record = item.unwrap();
@@ -416,13 +413,56 @@ fn a_full_disk_fails_the_segment_allocation_cleanly() {
         read >= acknowledged,
         "acknowledged records lost: {read} < {acknowledged}"
     );
-    // The stray temporary files of failed preparations do not stay behind.
-    let leftovers: Vec<_> = fs::read_dir(&dir)
+    let leftovers: Vec<_> = fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|name| Path::new(name).extension().is_some_and(|e| e == "tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_full_disk_fails_the_segment_allocation_cleanly() {
+    let Some(disk) = SmallDisk::mount(5 * SEGMENT_SIZE) else {
+        // Mounting needs root; `full_disk_fails_cleanly_and_keeps_acknowledged_records` in
+        // tests/corruption.rs covers the failing allocation with RLIMIT_FSIZE.
+        eprintln!("cannot mount a tmpfs here: the real full-disk case is not exercised");
+        return;
+    };
+    let dir = disk.dir.path().join("log");
+    let log = Log::open(&dir, options()).unwrap();
+    let acknowledged = fill_until_full(&log, &dir);
+    drop(log);
+    assert_all_acknowledged(&dir, options(), acknowledged);
+}
+
+/// A segment larger than the disk: its file is created at full length with few blocks, and
+/// the disk fills while the writer backs its data area ahead of itself. The append that
+/// finds no block fails (a write into a hole of a full tmpfs would raise `SIGBUS` and kill
+/// this test), the log still closes cleanly on the full disk, and reopens there.
+#[test]
+fn a_disk_that_fills_inside_a_segment_fails_the_append_and_still_closes() {
+    for durability in [Durability::OnSync, Durability::EveryAppend] {
+        let Some(disk) = SmallDisk::mount(6 << 20) else {
+            eprintln!("cannot mount a tmpfs here: the real full-disk case is not exercised");
+            return;
+        };
+        let dir = disk.dir.path().join("log");
+        let options = Options {
+            segment_size: 32 << 20,
+            durability,
+            ..Options::default()
+        };
+        let log = Log::open(&dir, options.clone()).unwrap();
+        let acknowledged = fill_until_full(&log, &dir);
+        assert_eq!(
+            log.segments().len(),
+            1,
+            "the disk filled inside the first segment"
+        );
+        log.close().unwrap();
+        assert_all_acknowledged(&dir, options, acknowledged);
+    }
 }
 
 /// A reader that opened the log while another process writes it keeps seeing whole, correct

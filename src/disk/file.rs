@@ -1,4 +1,4 @@
-//! Files: preallocate (fallocate mode 0), fsync a file or a directory, durable rename.
+//! Files: create at a length, fsync a file or a directory, durable rename.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -6,37 +6,25 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// Creates `path` (which must not exist) and allocates `len` bytes of real blocks for it, so
-/// that writing through a mapping of it can never hit a hole on a full disk.
+/// Creates `path` (which must not exist) with a length of `len` bytes and no blocks: the
+/// caller allocates what it will write (`Mapping::allocate`) before writing it through a
+/// mapping, so that a full disk is an error there, never a `SIGBUS` at the write.
 ///
 /// # Errors
 /// `Error::Io` naming the path; the partial file is removed.
-pub fn create_preallocated(path: &Path, len: u64) -> Result<File> {
+pub fn create_sized(path: &Path, len: u64) -> Result<File> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .open(path)
         .map_err(|e| Error::io("create", path, e))?;
-    if let Err(e) = allocate(&file, len).and_then(|()| file.set_len(len)) {
+    if let Err(e) = file.set_len(len) {
         drop(file);
         let _ = fs::remove_file(path);
-        return Err(Error::io("preallocate", path, e));
+        return Err(Error::io("set length", path, e));
     }
     Ok(file)
-}
-
-/// Allocates real blocks (`fallocate`).
-#[cfg(not(miri))]
-fn allocate(file: &File, len: u64) -> std::io::Result<()> {
-    fs4::FileExt::allocate(file, len)
-}
-
-/// Miri has no `fallocate`; its mappings are memory-backed stand-ins, and `set_len` gives the
-/// file its length.
-#[cfg(miri)]
-fn allocate(_file: &File, _len: u64) -> std::io::Result<()> {
-    Ok(())
 }
 
 /// fsync of a directory, so that entries created, renamed or removed in it are durable.
@@ -214,20 +202,27 @@ mod tests {
     use super::*;
 
     #[test]
-    #[cfg_attr(miri, ignore = "Miri cannot preallocate blocks")]
-    fn preallocated_file_has_its_length_and_blocks() {
+    #[cfg_attr(miri, ignore = "Miri cannot allocate or punch blocks")]
+    fn sized_file_takes_blocks_only_where_allocated_and_gives_them_back() {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a");
-        let file = create_preallocated(&path, 1 << 20).unwrap();
-        let meta = file.metadata().unwrap();
-        assert_eq!(meta.len(), 1 << 20);
-        assert!(
-            meta.blocks() * 512 >= 1 << 20,
-            "blocks must be allocated, not sparse"
-        );
+        let file = create_sized(&path, 8 << 20).unwrap();
+        let blocks = |file: &File| file.metadata().unwrap().blocks() * 512;
+        assert_eq!(file.metadata().unwrap().len(), 8 << 20);
+        assert!(blocks(&file) < 64 << 10, "a new file holds no blocks");
+        let map = std::sync::Arc::new(crate::disk::mmap::Mapping::map(&file, true).unwrap());
+        map.allocate(0..(2 << 20)).unwrap();
+        assert!(blocks(&file) >= 2 << 20, "allocated blocks are counted");
+        let mut writer = map.writer().unwrap();
+        writer.write(4096, b"kept");
+        writer.freeze(8192);
+        writer.give_back(8192..(2 << 20));
+        assert!(blocks(&file) < 64 << 10, "given back: {}", blocks(&file));
+        drop(writer);
+        assert_eq!(&map.frozen()[4096..4100], b"kept");
         assert!(matches!(
-            create_preallocated(&path, 10),
+            create_sized(&path, 10),
             Err(Error::Io { op: "create", .. })
         ));
     }

@@ -329,6 +329,25 @@ impl Mapping {
         }
     }
 
+    /// Backs `range` of a writable mapping's file with allocated blocks (`fallocate`, mode 0:
+    /// no byte changes, and ranges already backed cost nothing): a write through the mapping
+    /// into a range backed this way never needs a block, so a full disk fails here, with
+    /// `ENOSPC`, instead of raising `SIGBUS` at the write. Does nothing for a read-only
+    /// mapping or once the file is released.
+    ///
+    /// # Errors
+    /// The OS error of `fallocate`.
+    pub fn allocate(&self, range: Range<usize>) -> io::Result<()> {
+        let range = range.start..range.end.min(self.len);
+        if range.is_empty() {
+            return Ok(());
+        }
+        match self.file() {
+            Some(file) => Raw::allocate(&file, range.start, range.end - range.start),
+            None => Ok(()),
+        }
+    }
+
     /// Faults the pages of `range` in writable ahead of need (`MADV_POPULATE_WRITE`, Linux
     /// 5.14+) without writing to them, so the appends that reach them take no page fault.
     /// Safe alongside the writer: no byte changes. On an older kernel it does nothing (the
@@ -408,6 +427,41 @@ impl Raw {
         };
     }
 
+    fn allocate(file: &File, offset: usize, len: usize) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len))
+        else {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        // SAFETY: a plain system call on an open descriptor; mode 0 changes no byte of the
+        // file (it only allocates blocks for holes in the range), and reads no memory of ours.
+        let done = unsafe { libc::fallocate(file.as_raw_fd(), 0, offset, len) };
+        if done == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    fn punch_hole(file: &File, offset: usize, len: usize) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len))
+        else {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+        // SAFETY: a plain system call on an open descriptor that reads no memory of ours. The
+        // bytes of the range read as zero afterwards, also through this process's mapping:
+        // the caller (`MapWriter::give_back`) only passes a range above the frozen watermark,
+        // which no shared slice covers and only that writer writes.
+        let done = unsafe { libc::fallocate(file.as_raw_fd(), mode, offset, len) };
+        if done == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     fn release_pages(&self, offset: usize, len: usize) {
         // SAFETY: the mapping is a shared mapping of a file (`map_raw`, MAP_SHARED), for
         // which MADV_DONTNEED only removes page-table entries: later accesses see the file's
@@ -482,6 +536,16 @@ impl Raw {
     fn release_pages(&self, _offset: usize, _len: usize) {}
 
     fn start_writeback(_file: &File, _offset: usize, _len: usize) {}
+
+    /// Miri has no `fallocate`: the stand-in's bytes are memory, which never lacks a block.
+    fn allocate(_file: &File, _offset: usize, _len: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Giving blocks back is an economy, not a contract: the stand-in keeps them.
+    fn punch_hole(_file: &File, _offset: usize, _len: usize) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(miri)]
@@ -889,6 +953,31 @@ impl MapWriter {
     #[allow(clippy::unused_self)]
     fn pwrite_pair(&self, _offset: usize, _first: &[u8], _second: &[u8]) -> bool {
         false
+    }
+
+    /// Gives the blocks of `range` back to the file system (`fallocate` punching a hole, the
+    /// file's length kept): its bytes read as zero from then on, and a write into it needs a
+    /// block again (`Mapping::allocate` first). For the unused space of a segment that will
+    /// not be written again, so that a small log takes little disk. Where the file system
+    /// cannot punch holes, the blocks stay and nothing changes.
+    ///
+    /// # Panics
+    /// If the range is not empty and not entirely above the frozen watermark and inside the
+    /// mapping.
+    pub fn give_back(&mut self, range: Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
+        let frozen = self.map.frozen.load(Ordering::Relaxed);
+        assert!(
+            range.start >= frozen && range.end <= self.map.len,
+            "give back outside the unfrozen area"
+        );
+        if let Some(file) = self.map.file() {
+            // Failure (a file system without hole punching) leaves the blocks allocated and
+            // the bytes as they were: only the economy is lost.
+            let _ = Raw::punch_hole(&file, range.start, range.end - range.start);
+        }
     }
 
     /// Moves the frozen watermark to `upto`, publishing the bytes below it to readers.

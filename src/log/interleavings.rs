@@ -157,6 +157,7 @@ fn a_failed_flush_poisons_and_no_seal_vouches_for_its_records() {
     active.mapping().fail_next_flush();
     assert!(log.sync().is_err());
     assert!(log.append(b"x").is_err(), "the log is poisoned");
+    assert!(log.metrics().poisoned, "metrics report the poisoning");
     assert_eq!(log.durable_lsn(), Lsn(5));
     // The kernel reports a write-back error once: a later flush of the same file (the seal's)
     // must not succeed where this one failed.

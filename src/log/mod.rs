@@ -6,6 +6,7 @@ mod group_commit;
 // cover its unsafe code there).
 #[cfg(all(test, not(miri)))]
 mod interleavings;
+pub mod metrics;
 mod retention;
 #[cfg(all(test, not(miri)))]
 mod simulator;
@@ -30,6 +31,7 @@ use crate::segment::active::ActiveSegment;
 use crate::segment::{Record, Segment, SegmentInfo};
 use durable::DurableLsn;
 use group_commit::{GroupCommit, Turn};
+use metrics::{LogMetrics, Timings};
 use writer::{Populate, Writer};
 
 /// A durable, memory-mapped, segmented log. `Send + Sync`: share it with `Arc` between
@@ -60,6 +62,9 @@ pub struct Log {
     poison_cause: Mutex<String>,
     report: RecoveryReport,
     lock: Option<File>,
+    /// Flush and seal latencies (the writer's counters live with it).
+    timings: Arc<Timings>,
+    open_time: std::time::Duration,
 }
 
 impl Log {
@@ -72,6 +77,7 @@ impl Log {
     /// from recovery; `Error::Io` naming the file.
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Log> {
         let dir = dir.as_ref();
+        let started = std::time::Instant::now();
         options.validate()?;
         if dir.exists() && !dir.is_dir() {
             return Err(Error::NotALog {
@@ -109,6 +115,7 @@ impl Log {
             segments.push(Arc::clone(active.segment()));
             active
         };
+        let timings = Arc::new(Timings::default());
         let mut writer = Writer::new(
             active,
             next_lsn,
@@ -117,16 +124,18 @@ impl Log {
             options.segment_size,
             payload_max,
         );
+        writer.set_timings(Arc::clone(&timings));
         writer.set_through_file(options.durability == Durability::EveryAppend);
         // The flush below makes what recovery kept durable: a commit marker vouches for it,
         // as at every sync, so that damage to those records later is corruption, never a
         // torn tail that drops them. After a clean close the marker is written even with no
         // record since the last one (`write_resume_marker`).
-        if ended_clean {
-            writer.active.write_resume_marker();
+        let marked = if ended_clean {
+            writer.active.write_resume_marker()
         } else {
-            writer.active.write_marker();
-        }
+            writer.active.write_marker()
+        };
+        marked.map_err(|e| Error::io("allocate", writer.active.segment().path(), e))?;
         // Whatever recovery kept (and that marker) is made durable now, before any append, so
         // the durable LSN starts at the end. When recovery cleared the segment's close
         // summary, the flush reaches the end of the file: that must be durable before anything
@@ -155,6 +164,8 @@ impl Log {
             poison_cause: Mutex::new(String::new()),
             report: opened.report,
             lock: Some(lock),
+            timings,
+            open_time: started.elapsed(),
         })
     }
 
@@ -166,6 +177,7 @@ impl Log {
     /// for `open` (in `RecoveryMode::SkipCorrupt` damage is skipped when read instead).
     pub fn open_read_only(dir: impl AsRef<Path>, options: Options) -> Result<Log> {
         let dir = dir.as_ref();
+        let started = std::time::Instant::now();
         options.validate()?;
         let opened = recovery::recover(dir, &options, false)?;
         // Segments that are all unfinished make an empty log, as a writable open would.
@@ -188,6 +200,8 @@ impl Log {
             poison_cause: Mutex::new(String::new()),
             report: opened.report,
             lock: None,
+            timings: Arc::default(),
+            open_time: started.elapsed(),
         })
     }
 
@@ -207,6 +221,46 @@ impl Log {
     #[must_use]
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.report
+    }
+
+    /// A snapshot of the counters and latencies since the log was opened: appends, bytes,
+    /// batches, flushes and seals with their latency distributions, rotations, appends that
+    /// waited for a segment, the time the open took, poisoning. Cheap (it takes the writer's
+    /// lock for a moment); a read-only log counts only its open.
+    ///
+    /// ```
+    /// use interstice::{Log, Options};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let log = Log::open(dir.path(), Options::default())?;
+    /// log.append(b"one")?;
+    /// log.append_batch(&[b"two".as_slice(), b"three"])?;
+    /// log.sync()?;
+    /// let metrics = log.metrics();
+    /// assert_eq!((metrics.records_appended, metrics.bytes_appended), (3, 11));
+    /// assert_eq!(metrics.flushes.count, 1);
+    /// println!("flush p99 {:?}, open {:?}", metrics.flushes.p99, metrics.open_time);
+    /// # Ok::<(), interstice::Error>(())
+    /// ```
+    #[must_use]
+    pub fn metrics(&self) -> LogMetrics {
+        let counts = self
+            .writer
+            .lock()
+            .as_ref()
+            .map(Writer::counts)
+            .unwrap_or_default();
+        LogMetrics {
+            records_appended: counts.records,
+            bytes_appended: counts.bytes,
+            batches: counts.batches,
+            flushes: self.timings.flushes.snapshot(),
+            rotations: counts.rotations,
+            seals: self.timings.seals.snapshot(),
+            segment_waits: counts.segment_waits,
+            segment_wait_time: counts.segment_wait_time,
+            open_time: self.open_time,
+            poisoned: self.poisoned.load(Ordering::Acquire),
+        }
     }
 
     /// True when opened read-only.
@@ -264,9 +318,11 @@ impl Log {
             let mut guard = self.lock_writer()?;
             let writer = guard.as_mut().expect("checked by lock_writer");
             writer.check_len(payload.len())?;
-            if crate::format::framed_len(payload.len()) > writer.active.room() {
+            let len = crate::format::framed_len(payload.len());
+            if len > writer.active.room() {
                 self.rotate(writer)?;
             }
+            writer.reserve(len)?;
             let lsn = writer.write_one(payload);
             self.last_lsn.store(lsn, Ordering::Release);
             lsn
@@ -303,6 +359,7 @@ impl Log {
             if len > writer.active.room() {
                 self.rotate(writer)?;
             }
+            writer.reserve(len)?;
             let lsn = writer.write_batch(records);
             self.last_lsn.store(lsn, Ordering::Release);
             lsn
@@ -327,11 +384,16 @@ impl Log {
         // A seal still running from the previous rotation is not waited for (the new one
         // waits for it before naming the next segment, `Writer::rotate_into`), unless
         // `MAX_SEALS` already run.
+        let started = std::time::Instant::now();
+        let waits = writer.seals_full() || !writer.prepared_ready();
         if writer.seals_full() {
             self.finish_sealing(writer)?;
         }
         let next_id = writer.active.segment().id().next();
         let prepared = writer.take_prepared(next_id)?;
+        if waits {
+            writer.count_segment_wait(started.elapsed());
+        }
         writer
             .rotate_into(prepared, next_id)
             .map_err(|e| self.poison(e))?;
@@ -355,10 +417,12 @@ impl Log {
     fn seal_active(&self, writer: &mut Writer) -> Result<()> {
         self.finish_sealing(writer)?;
         let path = writer.active.segment().path().to_owned();
+        let started = std::time::Instant::now();
         writer
             .active
             .seal()
             .map_err(|e| self.poison(Error::io("seal (msync)", path, e)))?;
+        self.timings.seals.record(started.elapsed());
         let epoch = self.durable_lsn.epoch();
         self.durable_lsn.raise(epoch, writer.next_lsn - 1);
         Ok(())
@@ -408,7 +472,10 @@ impl Log {
             let writer = guard.as_mut().expect("checked by lock_writer");
             // The active segment is part of the log only once a background seal has named it.
             self.finish_sealing(writer)?;
-            writer.active.write_marker();
+            writer
+                .active
+                .write_marker()
+                .map_err(|e| Error::io("allocate", writer.active.segment().path(), e))?;
             let range = writer.active.take_unsynced();
             let segment = writer.active.segment();
             (
@@ -424,8 +491,10 @@ impl Log {
         // the writer maps (no interrupt for it), and it never writes to them again.
         let page = crate::format::PAGE_SIZE as usize;
         map.release_pages(range.start..range.end / page * page);
+        let started = std::time::Instant::now();
         map.flush(range)
             .map_err(|e| self.poison(Error::io("msync", path, e)))?;
+        self.timings.flushes.record(started.elapsed());
         points::reach(Point::FlushDone);
         // A truncation since the range was taken may have given `lsn` to records this flush
         // never saw: then it raises nothing, and the waiters' next leader flushes them.
@@ -529,28 +598,37 @@ impl Log {
         if !writer.active.has_room_for_marker() {
             return self.seal_active(writer);
         }
-        writer.active.write_close_marker();
-        if self.options.durability != Durability::None {
-            let range = writer.active.take_unsynced();
-            let segment = writer.active.segment();
-            segment
-                .mapping()
-                .flush(range)
-                .map_err(|e| self.poison(Error::io("msync", segment.path(), e)))?;
-            // Only once the marker is durable: a summary vouches for it.
-            let path = segment.path().to_owned();
-            writer
-                .active
-                .write_close_summary()
-                .map_err(|e| self.poison(Error::io("msync", &path, e)))?;
-            // Last, the file's metadata (times and extents the writes through the mapping
-            // changed), which `msync` leaves to the kernel: otherwise the next flush of the
-            // file, the next open's, waits for that journal commit (3.4-4.6 ms here).
-            writer
-                .active
-                .sync_all()
-                .map_err(|e| self.poison(Error::io("fsync", &path, e)))?;
+        writer
+            .active
+            .write_close_marker()
+            .map_err(|e| Error::io("allocate", writer.active.segment().path(), e))?;
+        writer.stop_background();
+        if self.options.durability == Durability::None {
+            writer.active.give_back_unused();
+            return Ok(());
         }
+        let range = writer.active.take_unsynced();
+        let segment = writer.active.segment();
+        segment
+            .mapping()
+            .flush(range)
+            .map_err(|e| self.poison(Error::io("msync", segment.path(), e)))?;
+        // Only once the marker is durable: a summary vouches for it.
+        let path = segment.path().to_owned();
+        writer
+            .active
+            .write_close_summary()
+            .map_err(|e| self.poison(Error::io("msync", &path, e)))?;
+        // The unused space goes back to the file system before the fsync below, which
+        // makes that durable too.
+        writer.active.give_back_unused();
+        // Last, the file's metadata (times and extents the writes through the mapping
+        // changed), which `msync` leaves to the kernel: otherwise the next flush of the
+        // file, the next open's, waits for that journal commit (3.4-4.6 ms here).
+        writer
+            .active
+            .sync_all()
+            .map_err(|e| self.poison(Error::io("fsync", &path, e)))?;
         Ok(())
     }
 }

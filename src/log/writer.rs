@@ -16,15 +16,19 @@ use crate::format::header::HeaderInfo;
 use crate::format::record::FLAG_BATCH_CONTINUES;
 use crate::format::{SEGMENT_HEADER_SIZE, framed_len, payload_capacity};
 use crate::ids::SegmentId;
-use crate::segment::active::{ActiveSegment, Cut};
+use crate::segment::active::{ActiveSegment, Cut, back_data};
 use crate::segment::scan::{Scan, ScanConfig};
 use crate::segment::{Counts, Segment};
+
+use super::metrics::{Timings, WriterCounts};
 
 /// A preallocated, mapped, write-faulted segment file under its temporary name.
 #[derive(Debug)]
 pub struct Prepared {
     path: PathBuf,
     map: Mapping,
+    /// The data area is backed by allocated blocks up to here (`back_data`).
+    backed: usize,
 }
 
 /// Whether a prepared segment's pages are faulted in ahead of need.
@@ -41,11 +45,14 @@ pub enum Populate {
 }
 
 /// Creates the next segment file under a temporary name (never part of the log until it is
-/// renamed), preallocated with fallocate and, with `Populate::Pages`, with its first pages
-/// faulted in writable.
+/// renamed), at its full length but with blocks allocated only for its header, its footer
+/// and the first part of its data area (the writer backs the rest ahead of itself,
+/// `ActiveSegment::reserve`), and, unless `Populate::Lazily`, with those first pages faulted
+/// in writable.
 ///
 /// # Errors
-/// `Error::Io` naming the file (a full disk fails here, never later as a SIGBUS).
+/// `Error::Io` naming the file (a full disk fails here or at a later `reserve`, never as a
+/// SIGBUS); the file is then removed.
 pub fn prepare(
     dir: &Path,
     id: SegmentId,
@@ -53,14 +60,31 @@ pub fn prepare(
     populate: Populate,
 ) -> Result<Prepared> {
     let path = dir.join(dir::preparing_file_name(id));
-    let created = file::create_preallocated(&path, segment_size)?;
-    let map = Mapping::map(&created, true).map_err(|e| Error::io("map", &path, e))?;
-    match populate {
-        Populate::Pages => map.populate(0..PAGER_AHEAD),
-        Populate::First => map.populate(0..PAGER_STEP * 2),
-        Populate::Lazily => {}
+    let created = file::create_sized(&path, segment_size)?;
+    let ahead = match populate {
+        Populate::Pages => PAGER_AHEAD,
+        Populate::First => PAGER_STEP * 2,
+        Populate::Lazily => crate::format::PAGE_SIZE as usize,
+    };
+    let backed = ahead.min(crate::format::data_capacity(segment_size));
+    let mapped = Mapping::map(&created, true)
+        .map_err(|e| Error::io("map", &path, e))
+        .and_then(|map| {
+            back_data(&map, 0, backed).map_err(|e| Error::io("allocate", &path, e))?;
+            Ok(map)
+        });
+    let map = match mapped {
+        Ok(map) => map,
+        Err(error) => {
+            drop(created);
+            let _ = std::fs::remove_file(&path);
+            return Err(error);
+        }
+    };
+    if populate != Populate::Lazily {
+        map.populate(0..backed);
     }
-    Ok(Prepared { path, map })
+    Ok(Prepared { path, map, backed })
 }
 
 /// Turns a prepared file into segment `id` starting at `base_lsn`: header written and
@@ -98,7 +122,11 @@ impl Unnamed {
         id: SegmentId,
         base_lsn: u64,
     ) -> Unnamed {
-        let Prepared { path, mut map } = prepared;
+        let Prepared {
+            path,
+            mut map,
+            backed,
+        } = prepared;
         let header = HeaderInfo::new(log_id, id.0, base_lsn, segment_size);
         map.exclusive()[..SEGMENT_HEADER_SIZE].copy_from_slice(&header.encode());
         let payload_max = payload_capacity(segment_size);
@@ -122,8 +150,10 @@ impl Unnamed {
             payload_max,
             skip_damage: false,
         });
+        let mut active = ActiveSegment::resume(segment, &start);
+        active.set_backed(backed);
         Unnamed {
-            active: ActiveSegment::resume(segment, &start),
+            active,
             temporary: path,
         }
     }
@@ -274,6 +304,10 @@ pub struct Writer {
     /// behind a write-out that waits for the disk.
     flusher: Pager,
     sealing: Option<PendingSeal>,
+    /// What `Log::metrics` reports of the append path: plain counters, under the lock.
+    counts: WriterCounts,
+    /// Where seals record their latency.
+    timings: Arc<Timings>,
 }
 
 impl Writer {
@@ -304,7 +338,32 @@ impl Writer {
             pager: Pager::new("interstice-pager"),
             flusher: Pager::new("interstice-flusher"),
             sealing: None,
+            counts: WriterCounts::default(),
+            timings: Arc::default(),
         }
+    }
+
+    /// Shares the log's latency histograms with the seal threads.
+    pub fn set_timings(&mut self, timings: Arc<Timings>) {
+        self.timings = timings;
+    }
+
+    /// The append path's counters.
+    #[must_use]
+    pub fn counts(&self) -> WriterCounts {
+        self.counts
+    }
+
+    /// True when the next segment is prepared and a rotation takes it without waiting.
+    #[must_use]
+    pub fn prepared_ready(&self) -> bool {
+        self.preparing.as_ref().is_some_and(JoinHandle::is_finished)
+    }
+
+    /// Counts an append that waited `waited` for a segment.
+    pub fn count_segment_wait(&mut self, waited: std::time::Duration) {
+        self.counts.segment_waits += 1;
+        self.counts.segment_wait_time += waited;
     }
 
     /// Writes records through the file (`pwritev`) rather than through the mapping, in this
@@ -357,15 +416,41 @@ impl Writer {
                 ));
                 self.written_back_to = behind;
             }
-            let ahead = (behind + PAGER_AHEAD).min(map.len());
+            let map = Arc::clone(map);
+            // Only pages backed by blocks: faulting a hole in would make the kernel allocate
+            // it at write-out, where a full disk fails the file's next flush.
+            let ahead = self.active.back_ahead(behind + PAGER_AHEAD).min(map.len());
             if ahead > self.populated_to {
                 self.pager
-                    .submit(Job::Populate(Arc::clone(map), self.populated_to..ahead));
+                    .submit(Job::Populate(map, self.populated_to..ahead));
                 self.populated_to = ahead;
             }
             self.pager_at = behind + PAGER_STEP;
         }
         self.next_due = self.prepare_at.min(self.pager_at);
+    }
+
+    /// Stops the pagers, waiting for the job each is running (queued ones are dropped):
+    /// before the active segment gives its unused space back, which a queued fault-in would
+    /// otherwise allocate again. The next job starts them again.
+    pub fn stop_background(&mut self) {
+        self.pager = Pager::new("interstice-pager");
+        self.flusher = Pager::new("interstice-flusher");
+        self.populated_to = self.active.end();
+        self.pager_at = usize::MAX;
+        self.next_due = self.prepare_at.min(self.pager_at);
+    }
+
+    /// Backs `len` more bytes of the active segment with blocks before they are written
+    /// (`ActiveSegment::reserve`).
+    ///
+    /// # Errors
+    /// `Error::Io` naming the segment (`ENOSPC` on a full disk); nothing changed.
+    #[inline]
+    pub fn reserve(&mut self, len: usize) -> Result<()> {
+        self.active
+            .reserve(len)
+            .map_err(|e| Error::io("allocate", self.active.segment().path(), e))
     }
 
     /// Starts preparing the segment after the active one in the background.
@@ -481,12 +566,15 @@ impl Writer {
             .filter(|e| !e.handle.is_finished())
             .map_or(1, |e| e.depth + 1);
         let dir = self.dir.clone();
+        let timings = Arc::clone(&self.timings);
         let spawned = std::thread::Builder::new()
             .name("interstice-seal".into())
             .spawn(move || {
+                let started = std::time::Instant::now();
                 let sealed = previous
                     .seal()
                     .map_err(|e| Error::io("seal (msync)", previous.segment().path(), e));
+                timings.seals.record(started.elapsed());
                 // The new segment is named only after the earlier seal (which names the
                 // segment before it) has finished, so no name ever leaves a gap.
                 if let Some(earlier) = earlier {
@@ -501,6 +589,7 @@ impl Writer {
             depth,
             last_lsn,
         });
+        self.counts.rotations += 1;
         Ok(())
     }
 
@@ -580,6 +669,8 @@ impl Writer {
         self.active.write(lsn, 0, payload);
         self.active.publish();
         self.next_lsn += 1;
+        self.counts.records += 1;
+        self.counts.bytes += payload.len() as u64;
         self.background_if_due();
         lsn
     }
@@ -596,7 +687,10 @@ impl Writer {
             };
             self.active.write(self.next_lsn, flags, payload.as_ref());
             self.next_lsn += 1;
+            self.counts.bytes += payload.as_ref().len() as u64;
         }
+        self.counts.records += count as u64;
+        self.counts.batches += 1;
         self.active.publish();
         self.background_if_due();
         self.next_lsn - 1

@@ -199,6 +199,26 @@ pub struct OpenReport {
     pub tables_created: Vec<String>,
     /// Migrations run.
     pub migrations: Vec<AuditEntry>,
+    /// How long loading the snapshot and replaying the log took.
+    pub replay_time: std::time::Duration,
+}
+
+/// A snapshot of a runtime's counters and timings ([`Runtime::metrics`]), with its log's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RuntimeMetrics {
+    /// Transactions committed since the runtime opened: one log record each (transactions
+    /// without changes write nothing and are not counted).
+    pub commits: u64,
+    /// Transactions rolled back: their closure returned an error or panicked.
+    pub rolled_back: u64,
+    /// Log records replayed by the last open (or reload), after its snapshot.
+    pub records_replayed: u64,
+    /// How long the last open (or reload) took to load its snapshot and replay the log.
+    pub replay_time: std::time::Duration,
+    /// Snapshots written, and how long each took (encoding and writing the file).
+    pub snapshots: crate::Latencies,
+    /// The log's own counters ([`Log::metrics`]).
+    pub log: crate::LogMetrics,
 }
 
 /// What [`Runtime::snapshot_and_compact`] did.
@@ -218,6 +238,8 @@ struct State {
     audit: Vec<AuditEntry>,
     /// Reused encoding buffer of transactions.
     buf: Vec<u8>,
+    commits: u64,
+    rolled_back: u64,
 }
 
 /// A reused encoding buffer larger than this is given back after the transaction.
@@ -237,6 +259,7 @@ pub struct Runtime {
     on_replay: Option<ReplayHook>,
     replaying: ReplayFlag,
     report: Mutex<OpenReport>,
+    snapshot_times: crate::log::metrics::Histogram,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -296,6 +319,7 @@ impl Runtime {
             on_replay: config.on_replay,
             replaying: config.replay_flag,
             report: Mutex::new(OpenReport::default()),
+            snapshot_times: crate::log::metrics::Histogram::default(),
         };
         runtime.restore()?;
         Ok(runtime)
@@ -312,11 +336,13 @@ impl Runtime {
 
     fn restore(&self) -> Result<()> {
         let mut state = self.state.write();
+        let started = std::time::Instant::now();
         self.replaying.set(true);
         self.hub.clear();
         let rebuilt = self.rebuild();
         self.replaying.set(false);
-        let (tables, audit, report) = rebuilt?;
+        let (tables, audit, mut report) = rebuilt?;
+        report.replay_time = started.elapsed();
         state.tables = tables;
         state.audit = audit;
         *self.report.lock() = report;
@@ -415,9 +441,14 @@ impl Runtime {
             let mut tx = Tx::new(&state.tables);
             let value = match panic::catch_unwind(AssertUnwindSafe(|| f(&mut tx))) {
                 Ok(Ok(value)) => value,
-                Ok(Err(error)) => return Err(error),
+                Ok(Err(error)) => {
+                    drop(tx);
+                    state.rolled_back += 1;
+                    return Err(error);
+                }
                 Err(panic) => {
                     drop(tx);
+                    state.rolled_back += 1;
                     drop(guard);
                     panic::resume_unwind(panic)
                 }
@@ -428,6 +459,7 @@ impl Runtime {
             }
             txn::encode_transaction(&mut state.buf, &state.tables, &changes);
             let lsn = self.log.append(&state.buf)?;
+            state.commits += 1;
             if state.buf.capacity() > BUF_KEPT_BYTES {
                 state.buf = Vec::new();
             }
@@ -586,6 +618,7 @@ impl Runtime {
     /// # Errors
     /// `Error::Log` from the flush; `Error::Io` from writing the file.
     pub fn snapshot(&self) -> Result<Lsn> {
+        let started = std::time::Instant::now();
         let (lsn, bytes) = {
             let state = self.state.read();
             let lsn = self.log.last_lsn();
@@ -593,7 +626,38 @@ impl Runtime {
             (lsn, snapshot::encode(lsn, &state.tables, &state.audit))
         };
         snapshot::write(&self.dir, lsn, &bytes)?;
+        self.snapshot_times.record(started.elapsed());
         Ok(lsn)
+    }
+
+    /// A snapshot of the runtime's counters and timings (commits, rollbacks, the last open's
+    /// replay, snapshots written) and of its log's ([`Log::metrics`]).
+    ///
+    /// ```
+    /// use interstice::runtime::{ColumnType, Row, Runtime, RuntimeConfig, Schema};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let schema = Schema::new("t", 1).column("id", ColumnType::U64);
+    /// let runtime = Runtime::open(RuntimeConfig::new(dir.path()).schema(schema))?;
+    /// runtime.transact(|tx| tx.insert("t", Row::new().with("id", 1u64)))?;
+    /// let metrics = runtime.metrics();
+    /// assert_eq!(metrics.commits, 1);
+    /// println!("replayed {} records in {:?}", metrics.records_replayed, metrics.replay_time);
+    /// # Ok::<(), interstice::runtime::Error>(())
+    /// ```
+    pub fn metrics(&self) -> RuntimeMetrics {
+        let (commits, rolled_back) = {
+            let state = self.state.read();
+            (state.commits, state.rolled_back)
+        };
+        let report = self.report.lock();
+        RuntimeMetrics {
+            commits,
+            rolled_back,
+            records_replayed: report.records_replayed,
+            replay_time: report.replay_time,
+            snapshots: self.snapshot_times.snapshot(),
+            log: self.log.metrics(),
+        }
     }
 
     /// Writes a snapshot, keeps the newest `snapshots_kept` snapshot files, and removes the

@@ -8,13 +8,15 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use super::{Counts, Segment, scan::Scan};
 use crate::disk::mmap::MapWriter;
+use crate::disk::mmap::Mapping;
 use crate::format::checksum::{Chain, Seeded};
 use crate::format::footer::{self, FooterInfo, IndexEntry};
 use crate::format::record::{
     self, FLAG_BATCH_CONTINUES, KIND_DATA, KIND_MARKER, MARKER_BODY_SIZE, RecordHeader, Step,
 };
 use crate::format::{
-    FOOTER_SIZE, INDEX_STRIDE, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, framed_len, index_start,
+    FOOTER_SIZE, INDEX_ENTRY_SIZE, INDEX_STRIDE, PAGE_SIZE, RECORD_HEADER_SIZE,
+    SEGMENT_HEADER_SIZE, framed_len, index_start,
 };
 use crate::points::{self, Point};
 
@@ -27,6 +29,31 @@ pub const REWIND_MARKERS_MAX: usize = 64;
 
 /// The unit a disk writes whole (docs/FORMAT.md, section 6).
 const SECTOR: usize = 512;
+
+/// The least a growing segment's backing grows by (`ActiveSegment::reserve`): one
+/// `fallocate` per step of appends.
+pub const BACKING_STEP: usize = 8 << 20;
+
+/// Room past the data kept backed for the markers that may follow it without a record (a
+/// commit marker, then a clean-close marker): writing them never needs a block.
+const MARKERS_BACKED: usize = 2 * MARKER_FRAMED_LEN;
+
+/// Backs with allocated blocks what writing a segment's data area up to `data_end` may
+/// touch: the data area from `from` to there, the sparse index entries such a data area can
+/// have, and the footer (`Mapping::allocate`). Index and footer first: once data is backed,
+/// sealing or closing it needs no block.
+///
+/// # Errors
+/// The OS error of `fallocate` (`ENOSPC` on a full disk).
+pub fn back_data(map: &Mapping, from: usize, data_end: usize) -> io::Result<()> {
+    let len = map.len();
+    let index_at = index_start(len as u64);
+    let entries = data_end.saturating_sub(SEGMENT_HEADER_SIZE) / INDEX_STRIDE + 1;
+    let index_end = (index_at + entries * INDEX_ENTRY_SIZE).min(len - FOOTER_SIZE);
+    map.allocate(len - FOOTER_SIZE..len)?;
+    map.allocate(index_at..index_end)?;
+    map.allocate(from..data_end)
+}
 
 /// Where a suffix truncation cuts the active segment's records in place
 /// (`ActiveSegment::cut_after`).
@@ -62,6 +89,9 @@ pub struct ActiveSegment {
     ended_clean: bool,
     /// Where records must end (capacity less room for a marker); 0 once sealed.
     room_end: usize,
+    /// The data area up to here is backed by allocated blocks, and so are the index entries
+    /// and the footer it needs (`back_data`): every write checks that it stays below.
+    backed: usize,
 }
 
 impl ActiveSegment {
@@ -91,8 +121,91 @@ impl ActiveSegment {
             sealed: false,
             ended_clean: false,
             room_end: segment.capacity() - MARKER_FRAMED_LEN,
+            // What was written is backed; the rest is backed before it is written.
+            backed: scan.end,
             segment,
         }
+    }
+
+    /// Records that the data area of this new segment's file is backed up to `backed`
+    /// (`back_data` ran for it when the file was prepared).
+    pub fn set_backed(&mut self, backed: usize) {
+        self.backed = self.backed.max(backed.min(self.segment.capacity()));
+    }
+
+    /// The data area is backed by allocated blocks up to here.
+    #[must_use]
+    pub fn backed(&self) -> usize {
+        self.backed
+    }
+
+    /// Makes sure `len` more bytes of records, and the markers that may follow them, can be
+    /// written without needing a block: a full disk is then this error, never a `SIGBUS` at
+    /// the write. Backing grows by `BACKING_STEP` at least, so this is one comparison per
+    /// append and one `fallocate` per step.
+    ///
+    /// # Errors
+    /// The OS error of `fallocate` (`ENOSPC` on a full disk); nothing changed.
+    #[inline]
+    pub fn reserve(&mut self, len: usize) -> io::Result<()> {
+        let need = self.end + len + MARKERS_BACKED;
+        if need > self.backed {
+            self.back_to(need, BACKING_STEP)?;
+        }
+        Ok(())
+    }
+
+    /// Backs the data area ahead of the writer up to `ahead` (a step at least), where the
+    /// pager is about to fault pages in; returns how far it is backed. On a full disk it
+    /// backs nothing more (the appends that need it then fail in `reserve`).
+    pub fn back_ahead(&mut self, ahead: usize) -> usize {
+        if ahead > self.backed {
+            let _ = self.back_to(ahead, BACKING_STEP);
+        }
+        self.backed
+    }
+
+    /// Backs the data area to `need` at least, and a step past the current backing when the
+    /// disk has room for it.
+    #[cold]
+    fn back_to(&mut self, need: usize, step: usize) -> io::Result<()> {
+        let page = PAGE_SIZE as usize;
+        let capacity = self.segment.capacity();
+        let need = need.next_multiple_of(page).min(capacity);
+        let wanted = need
+            .max(self.backed + step)
+            .next_multiple_of(page)
+            .min(capacity);
+        let from = self.backed / page * page;
+        let map = self.writer.mapping();
+        if back_data(map, from, wanted).is_ok() {
+            self.backed = wanted;
+            return Ok(());
+        }
+        // A disk nearly full: only what is needed now.
+        back_data(map, from, need)?;
+        self.backed = need;
+        Ok(())
+    }
+
+    /// Gives the blocks of the space this segment will not use back to the file system
+    /// (`MapWriter::give_back`): the data area past its last item (less the room a resumed
+    /// writer's first marker needs) and the index area past the entries written. The bytes
+    /// there read as zero, as before; the file keeps its length. For a segment that is being
+    /// sealed or closed: a writer that resumes it backs what it writes first (`reserve`).
+    pub fn give_back_unused(&mut self) {
+        let page = PAGE_SIZE as usize;
+        let len = self.writer.mapping().len();
+        let index_at = index_start(len as u64);
+        let data_from = (self.end + MARKERS_BACKED).next_multiple_of(page);
+        self.writer
+            .give_back(data_from.min(index_at)..index_at / page * page);
+        let entries = self.segment.active_index().len();
+        let index_from = (index_at + entries * INDEX_ENTRY_SIZE).next_multiple_of(page);
+        let footer_page = (len - FOOTER_SIZE) / page * page;
+        self.writer
+            .give_back(index_from.min(footer_page)..footer_page);
+        self.backed = self.backed.min(data_from);
     }
 
     /// Writes records and markers with `pwritev` into the file rather than by copying into
@@ -160,10 +273,15 @@ impl ActiveSegment {
     }
 
     /// Writes and publishes a commit marker for the records since the previous one, if any.
-    pub fn write_marker(&mut self) {
+    ///
+    /// # Errors
+    /// As `reserve`, when the marker's bytes are not backed and cannot be (never after a
+    /// `reserve` for the records it covers).
+    pub fn write_marker(&mut self) -> io::Result<()> {
         if self.records_since_marker > 0 {
-            self.write_marker_flagged(0);
+            self.write_marker_flagged(0)?;
         }
+        Ok(())
     }
 
     /// True when a commit marker still fits after the last item.
@@ -174,8 +292,11 @@ impl ActiveSegment {
 
     /// Writes the marker of a clean close: the last bytes this writer writes, which lets the
     /// next open skip checking the rest of the segment for stray bytes.
-    pub fn write_close_marker(&mut self) {
-        self.write_marker_flagged(record::FLAG_CLEAN_CLOSE);
+    ///
+    /// # Errors
+    /// As `write_marker`.
+    pub fn write_close_marker(&mut self) -> io::Result<()> {
+        self.write_marker_flagged(record::FLAG_CLEAN_CLOSE)
     }
 
     /// Writes a commit marker even when no record follows the previous one. A writer that
@@ -183,13 +304,19 @@ impl ActiveSegment {
     /// before anything else: from then on that marker is no longer last, so the next open
     /// checks the rest of the segment. A clean-close marker that is still the last item thus
     /// proves no writer wrote past it, and lets an open skip reading the unused space.
-    pub fn write_resume_marker(&mut self) {
-        self.write_marker_flagged(0);
+    ///
+    /// # Errors
+    /// As `reserve`.
+    pub fn write_resume_marker(&mut self) -> io::Result<()> {
+        self.write_marker_flagged(0)
     }
 
-    fn write_marker_flagged(&mut self, flags: u8) {
+    fn write_marker_flagged(&mut self, flags: u8) -> io::Result<()> {
         if self.sealed || self.end + MARKER_FRAMED_LEN > self.segment.capacity() {
-            return;
+            return Ok(());
+        }
+        if self.end + MARKER_FRAMED_LEN > self.backed {
+            self.back_to(self.end + MARKER_FRAMED_LEN, 0)?;
         }
         let body = record::encode_marker(self.last_marker_end as u64, self.records_since_marker);
         // A marker carries the last LSN it covers: in a segment without records yet, the
@@ -206,6 +333,7 @@ impl ActiveSegment {
         self.records_since_marker = 0;
         self.ended_clean = flags & record::FLAG_CLEAN_CLOSE != 0;
         self.publish();
+        Ok(())
     }
 
     /// After a clean close whose marker is durable, writes the close summary (the sparse
@@ -394,7 +522,7 @@ impl ActiveSegment {
         self.last_marker_end = cut.last_marker_end;
         self.records_since_marker = cut.records_since_marker;
         self.ended_clean = false;
-        self.write_marker_flagged(0);
+        self.write_marker_flagged(0)?;
         points::reach(Point::Rewinding);
         map.flush(0..self.end)?;
         self.write_zeroes(self.end..old_end);
@@ -447,6 +575,7 @@ impl ActiveSegment {
         // The chain is computed here, off the append path, from the headers written.
         let chain = chain_of(&map.frozen()[..self.end], self.seed);
         let info = self.write_tail(chain, footer::encode)?;
+        self.give_back_unused();
         self.writer.freeze(map.len());
         self.sealed = true;
         self.room_end = 0;
