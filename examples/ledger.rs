@@ -1,11 +1,16 @@
 //! A small bank ledger over the runtime: accounts and transfers; each transfer moves money
-//! between two accounts and records itself, atomically, durably.
+//! between two accounts and records itself, atomically, durably. A transfer the source account
+//! cannot pay is refused and writes nothing.
 //!
 //! ```text
-//! cargo run --example ledger -- /tmp/ledger          # 5000 transfers, then balances
+//! cargo run --example ledger -- /tmp/ledger          # 5000 transfers (a few seconds), balances
 //! cargo run --example ledger -- /tmp/ledger 1000000  # kill it (Ctrl-C) at any moment...
 //! cargo run --example ledger -- /tmp/ledger 0        # ...and see every transfer it printed
 //! ```
+//!
+//! The second argument is the number of transfers to attempt (default 5000; 0 attempts none and
+//! only prints the books). Each run ends with the transfers attempted, accepted and refused for
+//! insufficient funds, then the balances.
 //!
 //! The total balance never changes: after a kill, the reopened ledger holds every transfer
 //! acknowledged (printed) before it, and the books still balance.
@@ -113,7 +118,7 @@ fn print_balances(runtime: &Runtime) -> Result<(), Error> {
 fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
     let Some(dir) = args.next() else {
-        eprintln!("usage: ledger DIR [TRANSFERS]   (default 5000; 0 only prints)");
+        eprintln!("usage: ledger DIR [TRANSFERS]   (attempts 5000 by default; 0 only prints)");
         std::process::exit(2);
     };
     let count: u64 = args.next().map_or(5_000, |n| n.parse().expect("a number"));
@@ -141,6 +146,7 @@ fn main() -> Result<(), Error> {
         | 1;
     let mut random = Random(seed);
     let mut next_id = runtime.len("transfers")? as u64;
+    let (mut accepted, mut refused) = (0u64, 0u64);
     let started = Instant::now();
     for done in 1..=count {
         let from = random.next(ACCOUNTS);
@@ -148,6 +154,9 @@ fn main() -> Result<(), Error> {
         let amount = 1 + random.next(200).cast_signed();
         if transfer(&runtime, next_id, from, to, amount)? {
             next_id += 1;
+            accepted += 1;
+        } else {
+            refused += 1;
         }
         if done % 500 == 0 {
             println!(
@@ -165,7 +174,10 @@ fn main() -> Result<(), Error> {
     }
     if count > 0 {
         let seconds = started.elapsed().as_secs_f64();
-        println!("{count} transfers in {seconds:.1} s");
+        println!(
+            "{count} transfers attempted in {seconds:.1} s: {accepted} accepted, \
+             {refused} refused for insufficient funds"
+        );
     }
     println!("balances:");
     print_balances(&runtime)?;

@@ -591,7 +591,7 @@ fn full_disk_child() {
         return;
     };
     // Open first, then limit file sizes below one segment: the next segment that has to be
-    // created cannot be preallocated.
+    // created cannot be given its length.
     let log = Log::open(&dir, options(RecoveryMode::TolerateTornTail)).unwrap();
     let limit = libc::rlimit {
         rlim_cur: SEGMENT_SIZE - 4096,

@@ -21,17 +21,17 @@ pub struct Args {
     /// Log directory (created if missing).
     pub dir: PathBuf,
     /// Size of new segment files (rounded up to a multiple of 4 KiB, at least 16 KiB);
-    /// accepts k, m and g suffixes. Default: 64 MiB.
-    #[arg(long, value_name = "BYTES", value_parser = super::parse_size)]
-    pub segment_size: Option<u64>,
+    /// accepts k, m and g suffixes.
+    #[arg(long, value_name = "BYTES", value_parser = super::parse_size, default_value = "64MiB")]
+    pub segment_size: u64,
 }
 
 /// Runs `append`.
 pub fn run(args: &Args) -> Outcome {
-    let mut options = Options::default();
-    if let Some(bytes) = args.segment_size {
-        options.segment_size = Options::round_segment_size(bytes);
-    }
+    let options = Options {
+        segment_size: Options::round_segment_size(args.segment_size),
+        ..Options::default()
+    };
     let log = Log::open(&args.dir, options)?;
     let first = log.last_lsn().next();
     let appended = append_lines(&log, &mut BufReader::with_capacity(1 << 20, io::stdin()));

@@ -19,8 +19,8 @@ pub struct Args {
     /// Number of records to append.
     #[arg(long, default_value_t = 1_000_000)]
     pub records: u64,
-    /// Directory for the log (must not hold a log yet); default: a new temporary directory,
-    /// removed at the end.
+    /// Directory for the log (must not hold a log yet; the temporary default is removed at the end)
+    /// [default: a new temporary directory]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Size of each segment file; accepts k, m and g suffixes.

@@ -13,7 +13,7 @@ use super::{Code, Failure, Outcome, lsn_json, lsn_range, print_json};
 pub struct Args {
     /// Log directory.
     pub dir: PathBuf,
-    /// Cover the records up to and including this LSN only.
+    /// Cover the records up to and including this LSN only [default: the last record]
     #[arg(long, value_name = "LSN")]
     pub upto: Option<u64>,
     /// Print the digest as JSON.

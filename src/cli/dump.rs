@@ -17,7 +17,7 @@ pub struct Args {
     /// Prefix each payload with its LSN and a tab.
     #[arg(long)]
     pub with_lsn: bool,
-    /// Start at this LSN.
+    /// Start at this LSN [default: the first record]
     #[arg(long, value_name = "LSN")]
     pub from: Option<u64>,
 }
