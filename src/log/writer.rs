@@ -45,10 +45,10 @@ pub enum Populate {
 }
 
 /// Creates the next segment file under a temporary name (never part of the log until it is
-/// renamed), at its full length but with blocks allocated only for its header, its footer
-/// and the first part of its data area (the writer backs the rest ahead of itself,
-/// `ActiveSegment::reserve`), and, unless `Populate::Lazily`, with those first pages faulted
-/// in writable.
+/// renamed), at its full length, with blocks allocated for its header, index area and footer
+/// and for its whole data area when prepared in the background (`Populate::Pages`), else for
+/// a first part of it (the writer backs the rest when it nears it, `ActiveSegment::reserve`),
+/// and, unless `Populate::Lazily`, with its first pages faulted in writable.
 ///
 /// # Errors
 /// `Error::Io` naming the file (a full disk fails here or at a later `reserve`, never as a
@@ -61,12 +61,16 @@ pub fn prepare(
 ) -> Result<Prepared> {
     let path = dir.join(dir::preparing_file_name(id));
     let created = file::create_sized(&path, segment_size)?;
-    let ahead = match populate {
-        Populate::Pages => PAGER_AHEAD,
-        Populate::First => PAGER_STEP * 2,
-        Populate::Lazily => crate::format::PAGE_SIZE as usize,
+    // A segment prepared in the background is for a log busy enough to fill one: its whole
+    // data area, off the append path. A new log's first segment and one needed at once get a
+    // first part; the writer backs the rest when it nears its end.
+    let capacity = crate::format::data_capacity(segment_size);
+    let (backed, populated) = match populate {
+        Populate::Pages => (capacity, PAGER_AHEAD),
+        Populate::First => (PAGER_STEP * 2, PAGER_STEP * 2),
+        Populate::Lazily => (crate::format::PAGE_SIZE as usize, 0),
     };
-    let backed = ahead.min(crate::format::data_capacity(segment_size));
+    let backed = backed.min(capacity);
     let mapped = Mapping::map(&created, true)
         .map_err(|e| Error::io("map", &path, e))
         .and_then(|map| {
@@ -81,9 +85,7 @@ pub fn prepare(
             return Err(error);
         }
     };
-    if populate != Populate::Lazily {
-        map.populate(0..backed);
-    }
+    map.populate(0..populated.min(backed));
     Ok(Prepared { path, map, backed })
 }
 

@@ -30,28 +30,28 @@ pub const REWIND_MARKERS_MAX: usize = 64;
 /// The unit a disk writes whole (docs/FORMAT.md, section 6).
 const SECTOR: usize = 512;
 
-/// The least a growing segment's backing grows by (`ActiveSegment::reserve`): one
-/// `fallocate` per step of appends.
-pub const BACKING_STEP: usize = 8 << 20;
+/// How close to the end of its backing the writer gets before the pager's step backs the rest
+/// of the data area (`ActiveSegment::back_ahead`).
+pub const BACK_EARLY: usize = 1 << 20;
 
 /// Room past the data kept backed for the markers that may follow it without a record (a
 /// commit marker, then a clean-close marker): writing them never needs a block.
 const MARKERS_BACKED: usize = 2 * MARKER_FRAMED_LEN;
 
 /// Backs with allocated blocks what writing a segment's data area up to `data_end` may
-/// touch: the data area from `from` to there, the sparse index entries such a data area can
-/// have, and the footer (`Mapping::allocate`). Index and footer first: once data is backed,
-/// sealing or closing it needs no block.
+/// touch (`Mapping::allocate`): the index area and the footer, whole and first (so a seal or
+/// a close summary never needs a block), then the data area from `from` to there.
+///
+/// A segment is backed in two pieces (a first part when it is created, the rest of its data
+/// area when the writer nears its end) plus its tail, so that ext4 keeps it in the few
+/// extents an inode holds without an extent block: backing in 8 MiB steps made every sync
+/// of a busy log slower (`docs/DESIGN_DECISIONS.md`, "Disk use follows the data").
 ///
 /// # Errors
 /// The OS error of `fallocate` (`ENOSPC` on a full disk).
 pub fn back_data(map: &Mapping, from: usize, data_end: usize) -> io::Result<()> {
     let len = map.len();
-    let index_at = index_start(len as u64);
-    let entries = data_end.saturating_sub(SEGMENT_HEADER_SIZE) / INDEX_STRIDE + 1;
-    let index_end = (index_at + entries * INDEX_ENTRY_SIZE).min(len - FOOTER_SIZE);
-    map.allocate(len - FOOTER_SIZE..len)?;
-    map.allocate(index_at..index_end)?;
+    map.allocate(index_start(len as u64)..len)?;
     map.allocate(from..data_end)
 }
 
@@ -141,8 +141,8 @@ impl ActiveSegment {
 
     /// Makes sure `len` more bytes of records, and the markers that may follow them, can be
     /// written without needing a block: a full disk is then this error, never a `SIGBUS` at
-    /// the write. Backing grows by `BACKING_STEP` at least, so this is one comparison per
-    /// append and one `fallocate` per step.
+    /// the write. One comparison per append; past the backing, one `fallocate` backs the
+    /// rest of the data area.
     ///
     /// # Errors
     /// The OS error of `fallocate` (`ENOSPC` on a full disk); nothing changed.
@@ -150,36 +150,34 @@ impl ActiveSegment {
     pub fn reserve(&mut self, len: usize) -> io::Result<()> {
         let need = self.end + len + MARKERS_BACKED;
         if need > self.backed {
-            self.back_to(need, BACKING_STEP)?;
+            self.back_to(need)?;
         }
         Ok(())
     }
 
-    /// Backs the data area ahead of the writer up to `ahead` (a step at least), where the
-    /// pager is about to fault pages in; returns how far it is backed. On a full disk it
-    /// backs nothing more (the appends that need it then fail in `reserve`).
+    /// Called at each pager step with how far ahead the pager would fault pages in: once the
+    /// writer is within `BACK_EARLY` of the end of the backing, backs the rest of the data
+    /// area, so that `reserve` seldom has to. Returns how far it is backed (the pager faults
+    /// in nothing past it). On a full disk it backs nothing more (the appends that need it
+    /// then fail in `reserve`).
     pub fn back_ahead(&mut self, ahead: usize) -> usize {
-        if ahead > self.backed {
-            let _ = self.back_to(ahead, BACKING_STEP);
+        if ahead > self.backed && self.end + BACK_EARLY >= self.backed {
+            let _ = self.back_to(ahead);
         }
         self.backed
     }
 
-    /// Backs the data area to `need` at least, and a step past the current backing when the
-    /// disk has room for it.
+    /// Backs the data area to its end, or to `need` at least when the disk has no room for
+    /// that.
     #[cold]
-    fn back_to(&mut self, need: usize, step: usize) -> io::Result<()> {
+    fn back_to(&mut self, need: usize) -> io::Result<()> {
         let page = PAGE_SIZE as usize;
         let capacity = self.segment.capacity();
         let need = need.next_multiple_of(page).min(capacity);
-        let wanted = need
-            .max(self.backed + step)
-            .next_multiple_of(page)
-            .min(capacity);
         let from = self.backed / page * page;
         let map = self.writer.mapping();
-        if back_data(map, from, wanted).is_ok() {
-            self.backed = wanted;
+        if back_data(map, from, capacity).is_ok() {
+            self.backed = capacity;
             return Ok(());
         }
         // A disk nearly full: only what is needed now.
@@ -316,7 +314,7 @@ impl ActiveSegment {
             return Ok(());
         }
         if self.end + MARKER_FRAMED_LEN > self.backed {
-            self.back_to(self.end + MARKER_FRAMED_LEN, 0)?;
+            self.back_to(self.end + MARKER_FRAMED_LEN)?;
         }
         let body = record::encode_marker(self.last_marker_end as u64, self.records_since_marker);
         // A marker carries the last LSN it covers: in a segment without records yet, the
