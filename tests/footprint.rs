@@ -61,6 +61,11 @@ fn a_small_log_takes_little_disk_once_closed() {
         },
     )
     .unwrap();
+    assert_eq!(
+        allocated(dir.path()),
+        closed,
+        "resuming the segment allocates nothing until it is written to"
+    );
     assert_eq!(read_all(&log), lines(1..=1000));
     for line in lines(1001..=2000) {
         log.append(&line).unwrap();

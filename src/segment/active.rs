@@ -89,9 +89,12 @@ pub struct ActiveSegment {
     ended_clean: bool,
     /// Where records must end (capacity less room for a marker); 0 once sealed.
     room_end: usize,
-    /// The data area up to here is backed by allocated blocks, and so are the index entries
-    /// and the footer it needs (`back_data`): every write checks that it stays below.
+    /// The data area up to here is backed by allocated blocks, and so are the index area
+    /// and the footer (`back_data`): every write checks that it stays below.
     backed: usize,
+    /// Whether the next backing covers the rest of the data area (else only what is needed:
+    /// the first backing of a resumed segment, which its first marker needs).
+    back_whole: bool,
 }
 
 impl ActiveSegment {
@@ -123,6 +126,7 @@ impl ActiveSegment {
             room_end: segment.capacity() - MARKER_FRAMED_LEN,
             // What was written is backed; the rest is backed before it is written.
             backed: scan.end,
+            back_whole: false,
             segment,
         }
     }
@@ -131,6 +135,7 @@ impl ActiveSegment {
     /// (`back_data` ran for it when the file was prepared).
     pub fn set_backed(&mut self, backed: usize) {
         self.backed = self.backed.max(backed.min(self.segment.capacity()));
+        self.back_whole = true;
     }
 
     /// The data area is backed by allocated blocks up to here.
@@ -168,7 +173,9 @@ impl ActiveSegment {
     }
 
     /// Backs the data area to its end, or to `need` at least when the disk has no room for
-    /// that.
+    /// that. The first backing of a resumed segment covers only `need`: its first marker
+    /// falls where a closing writer left blocks (`give_back_unused`), so an open allocates
+    /// nothing, and its flush has no allocation to commit.
     #[cold]
     fn back_to(&mut self, need: usize) -> io::Result<()> {
         let page = PAGE_SIZE as usize;
@@ -176,6 +183,13 @@ impl ActiveSegment {
         let need = need.next_multiple_of(page).min(capacity);
         let from = self.backed / page * page;
         let map = self.writer.mapping();
+        if !self.back_whole {
+            // Its index entries and footer are where the previous writer left blocks too.
+            self.back_whole = true;
+            map.allocate(from..need)?;
+            self.backed = need;
+            return Ok(());
+        }
         if back_data(map, from, capacity).is_ok() {
             self.backed = capacity;
             return Ok(());
