@@ -21,6 +21,18 @@ fn lines(range: std::ops::RangeInclusive<u64>) -> Vec<Vec<u8>> {
     range.map(|n| n.to_string().into_bytes()).collect()
 }
 
+/// Opens the log in `dir` for writing, every sealed segment checked in full.
+fn reopen_verifying(dir: &Path, options: &Options) -> Log {
+    Log::open(
+        dir,
+        Options {
+            verify_sealed_on_open: true,
+            ..options.clone()
+        },
+    )
+    .unwrap()
+}
+
 fn read_all(log: &Log) -> Vec<Vec<u8>> {
     log.reader()
         .iter()
@@ -53,14 +65,7 @@ fn a_small_log_takes_little_disk_once_closed() {
     );
 
     // Reopened, it resumes the segment, writes, and gives the space back again.
-    let log = Log::open(
-        dir.path(),
-        Options {
-            verify_sealed_on_open: true,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let log = reopen_verifying(dir.path(), &Options::default());
     assert_eq!(
         allocated(dir.path()),
         closed,
@@ -95,14 +100,7 @@ fn a_sealed_segment_gives_its_unused_space_back() {
     let sealed = std::fs::metadata(&first).unwrap().blocks() * 512;
     assert!(sealed < 1 << 20, "sealed: {sealed} bytes allocated");
     log.close().unwrap();
-    let log = Log::open(
-        dir.path(),
-        Options {
-            verify_sealed_on_open: true,
-            ..options
-        },
-    )
-    .unwrap();
+    let log = reopen_verifying(dir.path(), &options);
     let mut expected = lines(1..=100);
     expected.push(b"next".to_vec());
     assert_eq!(read_all(&log), expected);
@@ -115,8 +113,9 @@ fn a_sealed_segment_gives_its_unused_space_back() {
 }
 
 #[test]
-fn a_full_data_area_is_written_through_backing_steps() {
-    // Segments larger than a backing step fill up and rotate: every record lands, in order.
+fn segments_fill_through_their_backing_and_rotate() {
+    // Past the first piece backed at creation, and through segments prepared in the
+    // background: every record lands, in order.
     let dir = tempfile::tempdir().unwrap();
     let options = Options {
         segment_size: 24 << 20,
@@ -130,14 +129,7 @@ fn a_full_data_area_is_written_through_backing_steps() {
     }
     assert!(log.segments().len() >= 3);
     log.close().unwrap();
-    let log = Log::open(
-        dir.path(),
-        Options {
-            verify_sealed_on_open: true,
-            ..options
-        },
-    )
-    .unwrap();
+    let log = reopen_verifying(dir.path(), &options);
     assert_eq!(log.last_lsn(), Lsn(15_000));
     assert!(log.reader().iter().all(|r| r.unwrap().payload == payload));
 }
