@@ -218,7 +218,12 @@ fn main() {
             }
             for engine in &order {
                 let dir = fresh(&base);
-                let elapsed = engine.append_then_sync(dir.path(), pool, n);
+                let appended_at = engine.append_then_sync(dir.path(), pool, n);
+                let elapsed = appended_at.total;
+                if appended == Metric::W1 {
+                    let appends = appended_at.appends.as_secs_f64();
+                    results.push(Metric::W1Appends, engine.name(), n as f64 / appends);
+                }
                 let bytes = (n * pool.size()) as f64;
                 let value = match appended {
                     Metric::W1 => n as f64 / elapsed.as_secs_f64(),
@@ -251,16 +256,32 @@ fn main() {
             results.push(Metric::W3P50, engine.name(), d.quantile_us(0.5));
             results.push(Metric::W3P99, engine.name(), d.quantile_us(0.99));
             eprintln!("run {} {:>22} W3: {:?}", run + 1, engine.name(), d.wall);
+            let dir = fresh(&base);
+            let d = engine.append_then_sync_each(dir.path(), &small, sizes.w3_records);
+            results.push(Metric::W3sP50, engine.name(), d.quantile_us(0.5));
+            results.push(Metric::W3sP99, engine.name(), d.quantile_us(0.99));
+            eprintln!("run {} {:>22} W3s: {:?}", run + 1, engine.name(), d.wall);
         }
         for engine in order.iter().filter(|_| wants("w4")) {
             let dir = fresh(&base);
-            let elapsed = engine.batches(dir.path(), &small, sizes.w4_records, sizes.w4_batch);
+            let d = engine.batches(dir.path(), &small, sizes.w4_records, sizes.w4_batch);
+            let records = sizes.w4_records as f64;
+            results.push(Metric::W4, engine.name(), records / d.wall.as_secs_f64());
+            results.push(Metric::W4P99, engine.name(), d.quantile_us(0.99));
+            settle();
+            let r = engine.reopen_and_replay(dir.path(), &small, sizes.w4_records);
             results.push(
-                Metric::W4,
+                Metric::W5BatchRps,
                 engine.name(),
-                sizes.w4_records as f64 / elapsed.as_secs_f64(),
+                records / r.replay.as_secs_f64(),
             );
-            eprintln!("run {} {:>22} W4: {elapsed:?}", run + 1, engine.name());
+            eprintln!(
+                "run {} {:>22} W4: {:?}, replay {:?}",
+                run + 1,
+                engine.name(),
+                d.wall,
+                r.replay
+            );
         }
         for engine in order.iter().filter(|_| wants("w6")) {
             let many = {

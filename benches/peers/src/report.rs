@@ -27,10 +27,15 @@ pub const HAND_WRITTEN_DEFAULT: &str =
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Metric {
     W1,
+    W1Appends,
     W2,
     W3P50,
     W3P99,
+    W3sP50,
+    W3sP99,
     W4,
+    W4P99,
+    W5BatchRps,
     W5SmallOpen,
     W5SmallRps,
     W5SmallGbs,
@@ -44,12 +49,17 @@ pub enum Metric {
     W6Ratio,
 }
 
-const ALL: [Metric; 16] = [
+const ALL: [Metric; 21] = [
     Metric::W1,
+    Metric::W1Appends,
     Metric::W2,
     Metric::W3P50,
     Metric::W3P99,
+    Metric::W3sP50,
+    Metric::W3sP99,
     Metric::W4,
+    Metric::W4P99,
+    Metric::W5BatchRps,
     Metric::W5SmallOpen,
     Metric::W5SmallRps,
     Metric::W5SmallGbs,
@@ -82,6 +92,11 @@ impl Metric {
                 "records/s",
                 true,
             ),
+            Metric::W1Appends => (
+                "W1 ... the appends alone, before the sync".to_owned(),
+                "records/s",
+                true,
+            ),
             Metric::W2 => (
                 format!("W2 append {} x 4 KiB, one sync", count(s.w2_records)),
                 "MB/s",
@@ -93,12 +108,27 @@ impl Metric {
                 false,
             ),
             Metric::W3P99 => ("W3 ... p99".to_owned(), "us", false),
+            Metric::W3sP50 => (
+                format!(
+                    "W3s {} x 128 B, append then sync call: p50",
+                    count(s.w3_records)
+                ),
+                "us",
+                false,
+            ),
+            Metric::W3sP99 => ("W3s ... p99".to_owned(), "us", false),
             Metric::W4 => (
                 format!(
-                    "W4 {} x 128 B, sync per {}",
-                    count(s.w4_records),
+                    "W4 {} x (batch of {} x 128 B, then sync)",
+                    count(s.w4_records / s.w4_batch),
                     count(s.w4_batch)
                 ),
+                "records/s",
+                true,
+            ),
+            Metric::W4P99 => ("W4 ... batch commit p99".to_owned(), "us", false),
+            Metric::W5BatchRps => (
+                "W5c replay of the W4 log (batched records)".to_owned(),
                 "records/s",
                 true,
             ),
@@ -268,12 +298,28 @@ fn targets(results: &Results) -> String {
         (Some(a), Some((name, b))) => (format!("{} us vs {} us ({name})", fmt(a), fmt(b)), a <= b),
         _ => ("-".to_owned(), false),
     };
+    let above_best = |m, factor: f64| match (i(m), results.best_peer(m, true)) {
+        (Some(a), Some((name, b))) => (format!("{:.2}x {name}", a / b), a >= factor * b),
+        _ => ("-".to_owned(), false),
+    };
+    let batched_vs_single = match (i(Metric::W5BatchRps), i(Metric::W5SmallRps)) {
+        (Some(c), Some(a)) => (format!("{:.2}x", c / a), c >= 0.9 * a),
+        _ => ("-".to_owned(), false),
+    };
     let rows: Vec<(&str, (String, bool))> = vec![
         ("W1 records/s >= 0.85x floor", at_least(Metric::W1, 0.85)),
         ("W2 MB/s >= 0.8x floor", at_least(Metric::W2, 0.8)),
         ("W3 p50 <= best peer", not_above_best(Metric::W3P50)),
         ("W3 p99 <= best peer", not_above_best(Metric::W3P99)),
+        ("W3s p50 <= best peer", not_above_best(Metric::W3sP50)),
+        ("W3s p99 <= best peer", not_above_best(Metric::W3sP99)),
         ("W4 records/s >= 0.8x floor", at_least(Metric::W4, 0.8)),
+        (
+            "W4 records/s >= 1.25x best peer",
+            above_best(Metric::W4, 1.25),
+        ),
+        ("W4 batch p99 <= best peer", not_above_best(Metric::W4P99)),
+        ("W5c records/s >= 0.9x W5 128 B", batched_vs_single),
         (
             "W5 128 B replay records/s >= 0.8x floor",
             at_least(Metric::W5SmallRps, 0.8),
@@ -449,26 +495,29 @@ pub fn render(c: &Context<'_>) -> String {
          - **floor**: records framed as `len, crc32, payload`, padded to 8 bytes, in a \
          fallocated file. W1/W2: memcpy + crc32fast into a mapping whose pages were write-faulted \
          before the clock starts, then one `msync`. W3/W4: `pwrite` + `fdatasync` (W4: one \
-         `pwrite` per batch). W5: open + mmap (open), then a crc walk. No W6 floor.\n\
+         `pwrite` per batch; W3s is W3). W5: open + mmap (open), then a crc walk. No W6 floor.\n\
          - **interstice**: `Log::open` with default options (64 MiB segments); `append` then \
-         `sync` (`Durability::OnSync`); W3 and W6 use `Durability::EveryAppend` (group commit) \
-         with one `Arc<Log>` shared by the threads; W5 is `Log::open` then `Log::replay`.\n\
+         `sync` (`Durability::OnSync`); W4 is `append_batch` of each batch then `sync`; W3s is \
+         `append` then `sync` per record (`OnSync`); W3 and W6 use `Durability::EveryAppend` \
+         (group commit) with one `Arc<Log>` shared by the threads; W5 is `Log::open` then \
+         `Log::replay`.\n\
          - **okaywal**: `Configuration::default_for(dir)` with 64 MiB preallocation and \
          checkpointing pushed out of reach (so every record is still there to replay). An entry \
          is its unit of durability (`commit` fsyncs), a chunk its record: W1/W2 write one entry \
-         of all the chunks, W4 one entry per batch, W3/W6 one entry per record. okaywal replays \
+         of all the chunks, W4 one entry per batch, W3/W3s/W6 one entry per record. okaywal replays \
          inside `recover` (through the `LogManager`), so it has no separate open time: its \
          replay figure includes opening.\n\
          - **raft-engine**: `Engine::open(Config { dir, batch_compression_threshold: 0, .. })`; \
          one `LogBatch::add_entries` + `engine.write` per record (a protobuf message with a \
-         `uint64` index and a `bytes` payload, the shape of raft's `Entry`). `Engine::sync()` in \
+         `uint64` index and a `bytes` payload, the shape of raft's `Entry`); W4 puts each \
+         batch's entries in one `LogBatch` and one synced write. `Engine::sync()` in \
          0.4 does nothing (it writes an empty batch, which returns early), so the last write of \
          each batch passes `sync = true`. W6: one raft group per thread (its group commit \
          merges the writers). Replay: `fetch_entries_to` in steps of 4,096 after `Engine::open` \
          (which rebuilds the in-memory index from every file).\n\
          - **spacetimedb-commitlog**: `Commitlog::open` with default options; \
-         `append_maybe_flush` per record, `flush_and_sync` as the sync; W3/W6 call \
-         `flush_and_sync` after every append (it has no group commit); replay is \
+         `append_maybe_flush` per record, `flush_and_sync` as the sync (W4: once per batch); \
+         W3/W3s/W6 call `flush_and_sync` after every append (it has no group commit); replay is \
          `fold_transactions` with a decoder that reads each record in place.\n\n",
     );
     let _ = writeln!(out, "## Results (medians)\n");
@@ -502,7 +551,7 @@ pub fn render(c: &Context<'_>) -> String {
     out.push_str(
         "## Criterion benchmarks of the crate\n\n\
          The crate has its own micro-benchmarks (criterion), for tracking Interstice alone \
-         between changes:\n\n\
+         between changes (W3s and W5c are measured here only):\n\n\
          ```text\n\
          cargo bench --bench append   # W1-W4: 128 B and 4 KiB appends, no sync, sync per 1,000, every append durable; W6: group_commit, 1 and 8 threads\n\
          cargo bench --bench replay   # W5: replay of a 1 GiB log (128 B and 4 KiB records), open; W7: open to first append of 4 GiB; INTERSTICE_BENCH_LOG_BYTES=N for smaller logs\n\

@@ -126,14 +126,23 @@ impl Durable {
     }
 }
 
+/// What `append_then_sync` measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Appended {
+    /// The appends alone, before the sync.
+    pub appends: Duration,
+    /// The appends and the sync.
+    pub total: Duration,
+}
+
 /// One engine under test. Every method works in a fresh directory `dir` (created empty) and
 /// checks what it wrote; panics on any engine error (a benchmark has nobody to report to).
 pub trait Engine {
     fn name(&self) -> &'static str;
 
-    /// W1/W2: appends `n` records from `pool`, one sync at the end (timed), then closes the
-    /// log (not timed).
-    fn append_then_sync(&self, dir: &std::path::Path, pool: &Pool, n: usize) -> Duration;
+    /// W1/W2: appends `n` records from `pool`, one sync at the end (timed, and the appends
+    /// alone too), then closes the log (not timed).
+    fn append_then_sync(&self, dir: &std::path::Path, pool: &Pool, n: usize) -> Appended;
 
     /// W5: reopens what `append_then_sync` left and hands every record over, touching every
     /// payload byte; asserts the count and the byte sum.
@@ -142,8 +151,17 @@ pub trait Engine {
     /// W3: `n` appends, each durable before the next.
     fn durable_each(&self, dir: &std::path::Path, pool: &Pool, n: usize) -> Durable;
 
-    /// W4: `n` appends, one durable sync after every `batch` of them.
-    fn batches(&self, dir: &std::path::Path, pool: &Pool, n: usize, batch: usize) -> Duration;
+    /// W3s: `n` appends, each followed by the engine's sync call (for an engine whose
+    /// per-append durability is a mode of its own, the mode is off here). The same as
+    /// `durable_each` for engines without such a mode.
+    fn append_then_sync_each(&self, dir: &std::path::Path, pool: &Pool, n: usize) -> Durable {
+        self.durable_each(dir, pool, n)
+    }
+
+    /// W4: `n` records in batches of `batch`, each batch appended with the engine's batch
+    /// call (or one append per record where it has none) and then made durable; the
+    /// latency of each batch (append and sync). A reopen then replays the log (W5c).
+    fn batches(&self, dir: &std::path::Path, pool: &Pool, n: usize, batch: usize) -> Durable;
 
     /// W6: `threads` threads each appending `per_thread` records, each durable before the
     /// thread's next. `None` when the engine has no such mode.

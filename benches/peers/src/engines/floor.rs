@@ -9,11 +9,11 @@
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use memmap2::{Mmap, MmapMut};
 
-use crate::workload::{Durable, Engine, Pool, Replay, touch};
+use crate::workload::{Appended, Durable, Engine, Pool, Replay, touch};
 
 pub struct Floor;
 
@@ -71,7 +71,7 @@ impl Engine for Floor {
         "floor"
     }
 
-    fn append_then_sync(&self, dir: &Path, pool: &Pool, n: usize) -> Duration {
+    fn append_then_sync(&self, dir: &Path, pool: &Pool, n: usize) -> Appended {
         let step = framed(pool.size());
         let len = n * step;
         let file = create(dir, len);
@@ -85,8 +85,12 @@ impl Engine for Floor {
         for (i, out) in map.chunks_exact_mut(step).enumerate() {
             frame(out, pool.get(i));
         }
+        let appends = start.elapsed();
         map.flush().expect("floor: msync");
-        start.elapsed()
+        Appended {
+            appends,
+            total: start.elapsed(),
+        }
     }
 
     fn reopen_and_replay(&self, dir: &Path, pool: &Pool, n: usize) -> Replay {
@@ -134,20 +138,26 @@ impl Engine for Floor {
         }
     }
 
-    fn batches(&self, dir: &Path, pool: &Pool, n: usize, batch: usize) -> Duration {
+    fn batches(&self, dir: &Path, pool: &Pool, n: usize, batch: usize) -> Durable {
         let step = framed(pool.size());
         let file = create(dir, n * step);
         let mut buffer = vec![0; step * batch];
+        let mut latencies = Vec::with_capacity(n.div_ceil(batch));
         let start = Instant::now();
         for first in (0..n).step_by(batch) {
+            let t = Instant::now();
             let count = batch.min(n - first);
             for (j, out) in buffer.chunks_exact_mut(step).take(count).enumerate() {
                 frame(out, pool.get(first + j));
             }
             pwrite_all(&file, &buffer[..count * step], first * step);
             fdatasync(&file);
+            latencies.push(t.elapsed().as_nanos() as u64);
         }
-        start.elapsed()
+        Durable {
+            wall: start.elapsed(),
+            latencies,
+        }
     }
 
     fn concurrent(&self, _: &Path, _: &Pool, _: usize, _: usize) -> Option<Durable> {

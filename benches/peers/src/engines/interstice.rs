@@ -3,11 +3,11 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use interstice::{Durability, Error, Log, Lsn, Options};
 
-use crate::workload::{Durable, Engine, Pool, Replay, touch};
+use crate::workload::{Appended, Durable, Engine, Pool, Replay, touch};
 
 pub struct Interstice;
 
@@ -39,16 +39,17 @@ impl Engine for Interstice {
         "interstice"
     }
 
-    fn append_then_sync(&self, dir: &Path, pool: &Pool, n: usize) -> Duration {
+    fn append_then_sync(&self, dir: &Path, pool: &Pool, n: usize) -> Appended {
         let log = open(dir, Durability::OnSync);
         let start = Instant::now();
         for i in 0..n {
             log.append(pool.get(i)).expect("interstice: append");
         }
+        let appends = start.elapsed();
         log.sync().expect("interstice: sync");
-        let elapsed = start.elapsed();
+        let total = start.elapsed();
         log.close().expect("interstice: close");
-        elapsed
+        Appended { appends, total }
     }
 
     fn reopen_and_replay(&self, dir: &Path, pool: &Pool, n: usize) -> Replay {
@@ -81,17 +82,38 @@ impl Engine for Interstice {
         Durable { wall, latencies }
     }
 
-    fn batches(&self, dir: &Path, pool: &Pool, n: usize, batch: usize) -> Duration {
+    fn append_then_sync_each(&self, dir: &Path, pool: &Pool, n: usize) -> Durable {
         let log = open(dir, Durability::OnSync);
+        let mut latencies = Vec::with_capacity(n);
         let start = Instant::now();
         for i in 0..n {
+            let t = Instant::now();
             log.append(pool.get(i)).expect("interstice: append");
-            if (i + 1) % batch == 0 {
-                log.sync().expect("interstice: sync");
-            }
+            log.sync().expect("interstice: sync");
+            latencies.push(t.elapsed().as_nanos() as u64);
         }
-        log.sync().expect("interstice: sync");
-        start.elapsed()
+        let wall = start.elapsed();
+        assert_eq!(log.durable_lsn(), Lsn(n as u64));
+        Durable { wall, latencies }
+    }
+
+    fn batches(&self, dir: &Path, pool: &Pool, n: usize, batch: usize) -> Durable {
+        let log = open(dir, Durability::OnSync);
+        let mut latencies = Vec::with_capacity(n.div_ceil(batch));
+        let mut records: Vec<&[u8]> = Vec::with_capacity(batch);
+        let start = Instant::now();
+        for first in (0..n).step_by(batch) {
+            let t = Instant::now();
+            records.clear();
+            records.extend((first..(first + batch).min(n)).map(|i| pool.get(i)));
+            log.append_batch(&records)
+                .expect("interstice: append_batch");
+            log.sync().expect("interstice: sync");
+            latencies.push(t.elapsed().as_nanos() as u64);
+        }
+        let wall = start.elapsed();
+        log.close().expect("interstice: close");
+        Durable { wall, latencies }
     }
 
     fn concurrent(

@@ -9,13 +9,13 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use okaywal::{
     Configuration, Entry, EntryId, LogManager, ReadChunkResult, SegmentReader, WriteAheadLog,
 };
 
-use crate::workload::{Durable, Engine, Pool, Replay, touch};
+use crate::workload::{Appended, Durable, Engine, Pool, Replay, touch};
 
 pub struct OkayWal;
 
@@ -72,7 +72,7 @@ impl Engine for OkayWal {
         "okaywal"
     }
 
-    fn append_then_sync(&self, dir: &Path, pool: &Pool, n: usize) -> Duration {
+    fn append_then_sync(&self, dir: &Path, pool: &Pool, n: usize) -> Appended {
         let log = open(dir, Manager::default());
         let start = Instant::now();
         let mut entry = log.begin_entry().expect("okaywal: begin_entry");
@@ -81,10 +81,11 @@ impl Engine for OkayWal {
                 .write_chunk(pool.get(i))
                 .expect("okaywal: write_chunk");
         }
+        let appends = start.elapsed();
         entry.commit().expect("okaywal: commit");
-        let elapsed = start.elapsed();
+        let total = start.elapsed();
         log.shutdown().expect("okaywal: shutdown");
-        elapsed
+        Appended { appends, total }
     }
 
     fn reopen_and_replay(&self, dir: &Path, pool: &Pool, n: usize) -> Replay {
@@ -124,10 +125,12 @@ impl Engine for OkayWal {
         Durable { wall, latencies }
     }
 
-    fn batches(&self, dir: &Path, pool: &Pool, n: usize, batch: usize) -> Duration {
+    fn batches(&self, dir: &Path, pool: &Pool, n: usize, batch: usize) -> Durable {
         let log = open(dir, Manager::default());
+        let mut latencies = Vec::with_capacity(n.div_ceil(batch));
         let start = Instant::now();
         for first in (0..n).step_by(batch) {
+            let t = Instant::now();
             let mut entry = log.begin_entry().expect("okaywal: begin_entry");
             for i in first..(first + batch).min(n) {
                 entry
@@ -135,10 +138,11 @@ impl Engine for OkayWal {
                     .expect("okaywal: write_chunk");
             }
             entry.commit().expect("okaywal: commit");
+            latencies.push(t.elapsed().as_nanos() as u64);
         }
-        let elapsed = start.elapsed();
+        let wall = start.elapsed();
         log.shutdown().expect("okaywal: shutdown");
-        elapsed
+        Durable { wall, latencies }
     }
 
     fn concurrent(

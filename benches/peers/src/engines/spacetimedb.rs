@@ -7,7 +7,7 @@
 
 use std::cell::Cell;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use spacetimedb_commitlog::payload::{Decoder, Encode};
 use spacetimedb_commitlog::{Commitlog, Options};
@@ -15,7 +15,7 @@ use spacetimedb_paths::FromPathUnchecked;
 use spacetimedb_paths::server::CommitLogDir;
 use spacetimedb_sats::buffer::{BufReader, BufWriter, DecodeError};
 
-use crate::workload::{Durable, Engine, Pool, Replay, touch};
+use crate::workload::{Appended, Durable, Engine, Pool, Replay, touch};
 
 pub struct SpacetimeDb;
 
@@ -102,16 +102,17 @@ impl Engine for SpacetimeDb {
         "spacetimedb-commitlog"
     }
 
-    fn append_then_sync(&self, dir: &Path, pool: &Pool, n: usize) -> Duration {
+    fn append_then_sync(&self, dir: &Path, pool: &Pool, n: usize) -> Appended {
         let log = open(dir);
         let start = Instant::now();
         for i in 0..n {
             append(&log, pool.get(i));
         }
+        let appends = start.elapsed();
         flush_and_sync(&log);
-        let elapsed = start.elapsed();
+        let total = start.elapsed();
         drop(log);
-        elapsed
+        Appended { appends, total }
     }
 
     fn reopen_and_replay(&self, dir: &Path, pool: &Pool, n: usize) -> Replay {
@@ -159,17 +160,22 @@ impl Engine for SpacetimeDb {
         }
     }
 
-    fn batches(&self, dir: &Path, pool: &Pool, n: usize, batch: usize) -> Duration {
+    fn batches(&self, dir: &Path, pool: &Pool, n: usize, batch: usize) -> Durable {
         let log = open(dir);
+        let mut latencies = Vec::with_capacity(n.div_ceil(batch));
         let start = Instant::now();
-        for i in 0..n {
-            append(&log, pool.get(i));
-            if (i + 1) % batch == 0 {
-                flush_and_sync(&log);
+        for first in (0..n).step_by(batch) {
+            let t = Instant::now();
+            for i in first..(first + batch).min(n) {
+                append(&log, pool.get(i));
             }
+            flush_and_sync(&log);
+            latencies.push(t.elapsed().as_nanos() as u64);
         }
-        flush_and_sync(&log);
-        start.elapsed()
+        Durable {
+            wall: start.elapsed(),
+            latencies,
+        }
     }
 
     fn concurrent(
