@@ -1,4 +1,5 @@
-//! Replay throughput of a 1 GiB log (128 B and 4 KiB records), through the mapped walk that
+//! Replay throughput of a 1 GiB log (128 B and 4 KiB records, and 128 B records in batches
+//! of 1,000), through the mapped walk that
 //! checks every checksum and hands out borrowed payloads; the open of the 128 B log with and
 //! without a clean close; and the time from opening a 4 GiB log of sealed segments to its
 //! first append returning (W7 of docs/PERFORMANCE.md). Set `INTERSTICE_BENCH_LOG_BYTES` to
@@ -17,7 +18,9 @@ fn log_bytes() -> u64 {
         .unwrap_or(1 << 30)
 }
 
-fn build(dir: &std::path::Path, size: usize) -> u64 {
+/// Appends `log_bytes()` of `size`-byte records to a new log in `dir`, `batch` records per
+/// `append_batch` (one by one with `append` when 1); returns how many.
+fn build(dir: &std::path::Path, size: usize, batch: usize) -> u64 {
     let log = Log::open(
         dir,
         Options {
@@ -27,50 +30,62 @@ fn build(dir: &std::path::Path, size: usize) -> u64 {
     )
     .expect("open");
     let data: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
-    let records = log_bytes() / size as u64;
-    for _ in 0..records {
-        log.append(&data).expect("append");
+    let records = log_bytes() / size as u64 / batch as u64 * batch as u64;
+    if batch == 1 {
+        for _ in 0..records {
+            log.append(&data).expect("append");
+        }
+    } else {
+        let batch: Vec<&[u8]> = (0..batch).map(|_| data.as_slice()).collect();
+        for _ in 0..records / batch.len() as u64 {
+            log.append_batch(&batch).expect("append_batch");
+        }
     }
     log.sync().expect("sync");
     records
 }
 
+/// Replays the whole log, touching every payload byte as a state machine would: (records,
+/// byte sum).
+fn replay_all(log: &Log) -> (u64, u64) {
+    let mut sum = 0u64;
+    let count = log
+        .replay(Lsn::ZERO, |record| {
+            sum = sum.wrapping_add(record.payload.iter().map(|&b| u64::from(b)).sum::<u64>());
+            Ok::<(), Error>(())
+        })
+        .expect("replay");
+    (count, sum)
+}
+
 fn replay(c: &mut Criterion) {
     let mut group = c.benchmark_group("replay");
     group.sample_size(10);
-    for size in [128usize, 4096] {
+    // Single records of both sizes, and 128 B records in batches of 1,000 (each batch is
+    // checked whole before its first record is handed over).
+    for (size, batch) in [(128usize, 1usize), (4096, 1), (128, 1000)] {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let records = build(dir.path(), size);
+        let records = build(dir.path(), size, batch);
         let log = Log::open_read_only(dir.path(), Options::default()).expect("open");
+        let name = if batch == 1 {
+            "records".to_owned()
+        } else {
+            format!("records_in_batches_of_{batch}")
+        };
         group.throughput(Throughput::Elements(records));
-        group.bench_with_input(BenchmarkId::new("records", size), &size, |b, _| {
+        group.bench_with_input(BenchmarkId::new(name, size), &size, |b, _| {
             b.iter(|| {
-                let mut sum = 0u64;
-                let count = log
-                    .replay(Lsn::ZERO, |record| {
-                        // Touch every payload byte, as a state machine would.
-                        sum = sum.wrapping_add(
-                            record.payload.iter().map(|&b| u64::from(b)).sum::<u64>(),
-                        );
-                        Ok::<(), Error>(())
-                    })
-                    .expect("replay");
+                let (count, sum) = replay_all(&log);
                 assert_eq!(count, records);
                 black_box(sum)
             });
         });
+        if batch > 1 {
+            continue;
+        }
         group.throughput(Throughput::Bytes(records * size as u64));
         group.bench_with_input(BenchmarkId::new("bytes", size), &size, |b, _| {
-            b.iter(|| {
-                let mut sum = 0u64;
-                log.replay(Lsn::ZERO, |record| {
-                    sum =
-                        sum.wrapping_add(record.payload.iter().map(|&b| u64::from(b)).sum::<u64>());
-                    Ok::<(), Error>(())
-                })
-                .expect("replay");
-                black_box(sum)
-            });
+            b.iter(|| black_box(replay_all(&log).1));
         });
     }
     group.finish();
@@ -80,7 +95,7 @@ fn open(c: &mut Criterion) {
     let mut group = c.benchmark_group("open");
     group.sample_size(10);
     let dir = tempfile::tempdir().expect("temporary directory");
-    let records = build(dir.path(), 128);
+    let records = build(dir.path(), 128, 1);
     // Dropped, not closed: every open walks the active segment.
     group.bench_function(BenchmarkId::new("writable", records), |b| {
         b.iter(|| black_box(Log::open(dir.path(), Options::default()).expect("open")));

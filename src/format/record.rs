@@ -229,6 +229,32 @@ pub fn parse_with<'a>(
     })
 }
 
+/// Decodes the data record at `offset` of bytes that a walk validated a moment ago, whole
+/// (`parse_seeded`: both checksums, kind and bounds), and that cannot have changed since
+/// (frozen bytes of a mapping): the second pass over a batch that a reader checked before
+/// yielding its first record. Bounds are checked again; checksums are not. `None` when the
+/// bytes do not hold a data record there after all.
+#[inline]
+#[must_use]
+pub fn decode_checked(data: &[u8], offset: usize) -> Option<Parsed<'_>> {
+    let bytes = data.get(offset..offset + RECORD_HEADER_SIZE)?;
+    let header = RecordHeader::ref_from_bytes(bytes).ok()?;
+    let len = header.len.get() as usize;
+    let framed = align_up(RECORD_HEADER_SIZE + len);
+    if header.kind != KIND_DATA || offset + framed > data.len() {
+        return None;
+    }
+    let start = offset + RECORD_HEADER_SIZE;
+    Some(Parsed {
+        kind: KIND_DATA,
+        flags: header.flags,
+        lsn: header.lsn.get(),
+        header_check: header.header_check.get(),
+        payload: &data[start..start + len],
+        framed_len: framed,
+    })
+}
+
 /// Writes a whole framed record into `dst` (for tests, repair and fuzzers; the writer writes
 /// header and payload straight into the mapping). Returns the framed length.
 ///
@@ -277,6 +303,44 @@ mod tests {
             (5, &b"hello"[..], KIND_DATA)
         );
         assert!(matches!(parse(&buf, 32, B9, 100), Step::End));
+    }
+
+    #[test]
+    fn decoding_a_checked_record_agrees_with_parsing_it() {
+        let mut buf = vec![0; 256];
+        let mut at = 0;
+        for (lsn, payload) in [(7u64, &b""[..]), (8, b"abc"), (9, &[5u8; 100][..])] {
+            at += frame_into(
+                &mut buf[at..],
+                B9,
+                lsn,
+                KIND_DATA,
+                FLAG_BATCH_CONTINUES,
+                payload,
+            );
+        }
+        let mut offset = 0;
+        while let Step::Record(parsed) = parse(&buf, offset, B9, 1000) {
+            let decoded = decode_checked(&buf, offset).expect("a data record");
+            assert_eq!(
+                (
+                    decoded.lsn,
+                    decoded.payload,
+                    decoded.flags,
+                    decoded.framed_len
+                ),
+                (parsed.lsn, parsed.payload, parsed.flags, parsed.framed_len)
+            );
+            offset += parsed.framed_len;
+        }
+        assert_eq!(offset, at);
+        // Not a data record, or one running past the bytes: none.
+        assert!(decode_checked(&buf, at).is_none());
+        assert!(decode_checked(&buf[..at - 1], 0).is_some());
+        let last = at - crate::format::framed_len(100);
+        assert!(decode_checked(&buf[..at - 1], last).is_none());
+        frame_into(&mut buf[at..], B9, 9, KIND_PAD, 0, &[0; 8]);
+        assert!(decode_checked(&buf, at).is_none());
     }
 
     #[test]

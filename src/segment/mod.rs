@@ -413,7 +413,7 @@ pub struct Cursor<'a> {
     skip_damage: bool,
     done: bool,
     /// End of the batch whose every record was checked ahead of yielding its first: records
-    /// before it are yielded with their headers checked (their payloads were).
+    /// before it are decoded without checking them again (`record::decode_checked`).
     batch_end: usize,
     /// The walk started at an index entry, which the first data record must not pass.
     from_index: bool,
@@ -440,6 +440,22 @@ impl<'a> Cursor<'a> {
     pub fn agreeing_with(mut self, sealed: Option<SealedCounts>) -> Cursor<'a> {
         self.sealed = sealed.filter(|_| !self.skip_damage);
         self
+    }
+
+    /// The record at the cursor: decoded only, inside a batch checked ahead (`check_batch`),
+    /// else parsed and checked whole.
+    fn step(&self, checked: bool) -> Step<'a> {
+        if checked {
+            record::decode_checked(self.data, self.offset)
+                .map_or(Step::Bad(Damage::HeaderChecksum), Step::Record)
+        } else {
+            record::parse_seeded(
+                self.data,
+                self.offset,
+                &self.segment.check,
+                self.segment.payload_max,
+            )
+        }
     }
 }
 
@@ -499,8 +515,6 @@ impl<'a> Iterator for Cursor<'a> {
     type Item = Result<Record<'a>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let check = &self.segment.check;
-        let payload_max = self.segment.payload_max;
         let skipped = self.segment.skipped.get().map_or(&[][..], Vec::as_slice);
         while !self.done {
             if self.skip_damage
@@ -510,7 +524,7 @@ impl<'a> Iterator for Cursor<'a> {
                 continue;
             }
             let checked = self.offset < self.batch_end;
-            let step = record::parse_with(self.data, self.offset, check, payload_max, !checked);
+            let step = self.step(checked);
             let damage = match step {
                 Step::End if self.offset >= self.data.len() => {
                     self.done = true;

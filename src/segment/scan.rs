@@ -52,7 +52,25 @@ pub enum Stop {
     },
 }
 
-/// The running state of a walk; cloned to roll back an incomplete batch.
+/// Where a walk stood before a batch began: what rolling an incomplete batch back restores
+/// (`Scan::mark`, `Scan::roll_back`). Within a batch only data records are accepted, so the
+/// index is the only list that grows: its length is enough.
+#[derive(Debug)]
+struct Mark {
+    end: usize,
+    records: u64,
+    first_lsn: u64,
+    last_lsn: u64,
+    chain: Option<Chain>,
+    index_len: usize,
+    next_index_at: usize,
+    last_marker_end: usize,
+    records_since_marker: u32,
+    gap_allowed: bool,
+    ended_clean: bool,
+}
+
+/// The running state of a walk.
 #[derive(Clone, Debug)]
 pub struct Scan {
     /// End of the last accepted record or marker.
@@ -87,6 +105,38 @@ pub struct Scan {
 }
 
 impl Scan {
+    fn mark(&self) -> Mark {
+        Mark {
+            end: self.end,
+            records: self.records,
+            first_lsn: self.first_lsn,
+            last_lsn: self.last_lsn,
+            chain: self.chain.clone(),
+            index_len: self.index.len(),
+            next_index_at: self.next_index_at,
+            last_marker_end: self.last_marker_end,
+            records_since_marker: self.records_since_marker,
+            gap_allowed: self.gap_allowed,
+            ended_clean: self.ended_clean,
+        }
+    }
+
+    /// Back to `mark`, dropping every record accepted since; returns where it stood.
+    fn roll_back(&mut self, mark: Mark) -> usize {
+        self.end = mark.end;
+        self.records = mark.records;
+        self.first_lsn = mark.first_lsn;
+        self.last_lsn = mark.last_lsn;
+        self.chain = mark.chain;
+        self.index.truncate(mark.index_len);
+        self.next_index_at = mark.next_index_at;
+        self.last_marker_end = mark.last_marker_end;
+        self.records_since_marker = mark.records_since_marker;
+        self.gap_allowed = mark.gap_allowed;
+        self.ended_clean = mark.ended_clean;
+        self.end
+    }
+
     /// The state before the first record.
     #[must_use]
     pub fn start(config: &ScanConfig) -> Scan {
@@ -312,7 +362,7 @@ pub fn scan_from(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut
 fn walk(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut Scan, payloads: bool) {
     let data = &bytes[..capacity.min(bytes.len())];
     let check = config.binding.seeded();
-    let mut batch_start: Option<Scan> = None;
+    let mut batch_start: Option<Mark> = None;
     let mut offset = state.end;
     loop {
         let damage = match record::parse_with(data, offset, &check, config.payload_max, payloads) {
@@ -322,8 +372,7 @@ fn walk(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut Scan, pa
                     return;
                 }
                 Some(before) => {
-                    offset = before.end;
-                    *state = before;
+                    offset = state.roll_back(before);
                     Damage::IncompleteBatch
                 }
             },
@@ -337,7 +386,7 @@ fn walk(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut Scan, pa
                         KIND_DATA => {
                             if parsed.flags & FLAG_BATCH_CONTINUES != 0 {
                                 if !in_batch {
-                                    batch_start = Some(state.clone());
+                                    batch_start = Some(state.mark());
                                 }
                             } else {
                                 batch_start = None;
@@ -376,8 +425,7 @@ fn walk(bytes: &[u8], capacity: usize, config: &ScanConfig, state: &mut Scan, pa
         };
         // Damage: an incomplete batch is dropped whole.
         if let Some(before) = batch_start.take() {
-            offset = before.end;
-            *state = before;
+            offset = state.roll_back(before);
         }
         if config.skip_damage
             && let Some(next) = resync(data, offset, config, state.last_lsn)
