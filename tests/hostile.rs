@@ -465,6 +465,46 @@ fn a_disk_that_fills_inside_a_segment_fails_the_append_and_still_closes() {
     }
 }
 
+/// Fills the file system holding `dir` with a file of zeroes until it is full.
+fn fill_disk(dir: &Path) {
+    let mut filler = fs::File::create(dir.join("filler")).unwrap();
+    let chunk = vec![0u8; 64 << 10];
+    while filler.write_all(&chunk).is_ok() {}
+    while filler.write_all(&chunk[..4096]).is_ok() {}
+    let _ = filler.sync_all();
+}
+
+/// A cleanly closed segment keeps blocks for what a writer resuming it writes before it
+/// backs anything: its first markers, and the index entries of records in its last page.
+/// Reopened on a full disk, an append that is indexed there and the close that writes the
+/// index must not write into a hole (that would raise `SIGBUS`; the guard would turn it into
+/// a failed flush and a poisoned log). Every count of 4 KiB records around an index page
+/// boundary is tried.
+#[test]
+fn a_log_reopened_on_a_full_disk_still_appends_into_its_last_page_and_closes() {
+    for records in 3..=8u64 {
+        let Some(disk) = SmallDisk::mount(4 << 20) else {
+            eprintln!("cannot mount a tmpfs here: the real full-disk case is not exercised");
+            return;
+        };
+        let dir = disk.dir.path().join("log");
+        let options = Options::default();
+        let log = Log::open(&dir, options.clone()).unwrap();
+        for lsn in 1..=records {
+            log.append(&vec![lsn as u8; 4096]).unwrap();
+        }
+        log.close().unwrap();
+        fill_disk(disk.dir.path());
+        let log = Log::open(&dir, options.clone()).unwrap();
+        let small = log.append(b"small");
+        let last = if small.is_ok() { records + 1 } else { records };
+        log.close().unwrap();
+        let log = Log::open_read_only(&dir, options).unwrap();
+        assert_eq!(log.last_lsn(), Lsn(last), "{records} records");
+        assert!(log.reader().iter().all(|r| r.is_ok()));
+    }
+}
+
 /// A reader that opened the log while another process writes it keeps seeing whole, correct
 /// records after that process is killed (`SIGKILL`).
 #[test]

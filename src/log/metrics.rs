@@ -22,10 +22,11 @@ pub struct LogMetrics {
     pub flushes: Latencies,
     /// Rotations: a segment sealed (in the background) and a fresh one started.
     pub rotations: u64,
-    /// Seals of full segments: data flushed, then index and footer written and flushed.
+    /// Seals that succeeded (of full segments in the background, and at a truncation or a
+    /// close): data flushed, then index and footer written and flushed.
     pub seals: Latencies,
-    /// Appends that waited for a segment: the next one was not prepared yet, or earlier
-    /// seals still ran (the disk is slower than the appends).
+    /// Rotations that waited for a segment (an append's or `rotate_now`'s): the next one was
+    /// not prepared yet, or earlier seals still ran (the disk is slower than the appends).
     pub segment_waits: u64,
     /// Time those appends waited in all.
     pub segment_wait_time: Duration,

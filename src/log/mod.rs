@@ -416,6 +416,8 @@ impl Log {
 
     fn seal_active(&self, writer: &mut Writer) -> Result<()> {
         self.finish_sealing(writer)?;
+        // No fault-in may follow the seal's giving back of the unused space.
+        writer.stop_background();
         let path = writer.active.segment().path().to_owned();
         let started = std::time::Instant::now();
         writer

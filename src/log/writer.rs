@@ -569,14 +569,20 @@ impl Writer {
             .map_or(1, |e| e.depth + 1);
         let dir = self.dir.clone();
         let timings = Arc::clone(&self.timings);
+        // The pager's jobs for the previous segment must not fault pages in after its seal
+        // gave its unused space back: the seal thread stops that pager first.
+        let pager = std::mem::replace(&mut self.pager, Pager::new("interstice-pager"));
         let spawned = std::thread::Builder::new()
             .name("interstice-seal".into())
             .spawn(move || {
+                drop(pager);
                 let started = std::time::Instant::now();
                 let sealed = previous
                     .seal()
                     .map_err(|e| Error::io("seal (msync)", previous.segment().path(), e));
-                timings.seals.record(started.elapsed());
+                if sealed.is_ok() {
+                    timings.seals.record(started.elapsed());
+                }
                 // The new segment is named only after the earlier seal (which names the
                 // segment before it) has finished, so no name ever leaves a gap.
                 if let Some(earlier) = earlier {

@@ -227,6 +227,7 @@ fn pad_before_gap(segment: &mut Arc<Segment>) -> Result<()> {
     if end + crate::format::RECORD_HEADER_SIZE > capacity {
         return Ok(());
     }
+    repair::back_tail(map, &path)?;
     let bytes = map.exclusive();
     crate::format::record::frame_into(
         &mut bytes[end..],
@@ -652,6 +653,7 @@ fn load_unsealable(
     let mut recovery = recovery(id, path, Some(&walk), Outcome::Skipped(skipped));
     let read_only_skipped = ranges.clone();
     let info = if context.writable {
+        repair::back_tail(&map, path)?;
         let bytes = map.exclusive();
         let mut files = Vec::new();
         let mut to_zero = Vec::new();

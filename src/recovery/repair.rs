@@ -70,7 +70,33 @@ pub fn pad_ranges(
     Ok(quarantined)
 }
 
-/// Rewrites the sparse index and the footer of `segment` from a fresh walk of its records.
+/// Zeroes `bytes[from..]`, writing only the pages that hold a non-zero byte: a page that
+/// reads as zero may be a hole of a sparse segment, and writing it would need a block.
+fn zero_written(bytes: &mut [u8], from: usize) {
+    let page = crate::format::PAGE_SIZE as usize;
+    let mut at = from;
+    while at < bytes.len() {
+        let end = ((at / page + 1) * page).min(bytes.len());
+        if bytes[at..end].iter().any(|&b| b != 0) {
+            bytes[at..end].fill(0);
+        }
+        at = end;
+    }
+}
+
+/// Backs the index area and footer of a segment with blocks before a reseal writes them
+/// (`Mapping::allocate`): a full disk is then an error naming the file, not a fault.
+///
+/// # Errors
+/// `Error::Io` naming `path`.
+pub fn back_tail(map: &Mapping, path: &Path) -> Result<()> {
+    let len = map.len();
+    map.allocate(crate::format::index_start(len as u64)..len)
+        .map_err(|e| Error::io("allocate", path, e))
+}
+
+/// Rewrites the sparse index and the footer of `segment` from a fresh walk of its records
+/// (the caller backed them, `back_tail`).
 ///
 /// # Errors
 /// `Error::Corrupt` when the walk does not end cleanly.
@@ -103,7 +129,7 @@ pub fn reseal(path: &Path, segment: &mut [u8], config: &ScanConfig) -> Result<Fo
     };
     // Clear the old footer region first so a shorter index leaves no stale entries behind.
     let index_at = crate::format::index_start(segment.len() as u64);
-    segment[index_at..].fill(0);
+    zero_written(segment, index_at);
     footer::seal_into(segment, config.binding.seed, &info, &walk.index);
     Ok(info)
 }
@@ -578,7 +604,7 @@ fn execute(dir: &Path, action: &Action) -> Result<Vec<PathBuf>> {
             let mut map = map_file(path, true)?;
             let index_at = crate::format::index_start(map.len() as u64);
             let len = map.len();
-            map.exclusive()[index_at..].fill(0);
+            zero_written(map.exclusive(), index_at);
             map.flush(index_at..len)
                 .map_err(|e| Error::io("msync", path, e))?;
             Ok(Vec::new())
@@ -586,6 +612,7 @@ fn execute(dir: &Path, action: &Action) -> Result<Vec<PathBuf>> {
         Action::Reseal { path, .. } => {
             let mut map = map_file(path, true)?;
             let config = super::verify::scan_config(&header_of(path, map.whole())?);
+            back_tail(&map, path)?;
             reseal(path, map.exclusive(), &config)?;
             let index_at = crate::format::index_start(map.len() as u64);
             map.flush(index_at..map.len())

@@ -184,7 +184,12 @@ impl ActiveSegment {
         let from = self.backed / page * page;
         let map = self.writer.mapping();
         if !self.back_whole {
-            // Its index entries and footer are where the previous writer left blocks too.
+            // The room for its first markers, where the closing writer kept blocks
+            // (`give_back_unused`), as it kept them for the index entries and the footer.
+            let need = need
+                .max(self.end + MARKERS_BACKED)
+                .next_multiple_of(page)
+                .min(capacity);
             self.back_whole = true;
             map.allocate(from..need)?;
             self.backed = need;
@@ -212,7 +217,13 @@ impl ActiveSegment {
         let data_from = (self.end + MARKERS_BACKED).next_multiple_of(page);
         self.writer
             .give_back(data_from.min(index_at)..index_at / page * page);
-        let entries = self.segment.active_index().len();
+        // The index pages that the entries of the data kept could reach stay too: a writer
+        // that resumes the segment may index a record there without backing anything.
+        let entries = self
+            .segment
+            .active_index()
+            .len()
+            .max(data_from.saturating_sub(SEGMENT_HEADER_SIZE) / INDEX_STRIDE + 1);
         let index_from = (index_at + entries * INDEX_ENTRY_SIZE).next_multiple_of(page);
         let footer_page = (len - FOOTER_SIZE) / page * page;
         self.writer
@@ -363,7 +374,22 @@ impl ActiveSegment {
         {
             return Ok(());
         }
+        // Without blocks for it (a full disk), no summary: the next open walks the segment.
+        if self.back_tail().is_err() {
+            return Ok(());
+        }
         self.write_tail(0, footer::encode_close).map(|_| ())
+    }
+
+    /// Backs the index entries written so far and the footer (a no-op where the writer
+    /// kept their blocks, as it always does).
+    fn back_tail(&self) -> io::Result<()> {
+        let map = self.writer.mapping();
+        let len = map.len();
+        let index_at = index_start(len as u64);
+        let entries = self.segment.active_index().len();
+        map.allocate(index_at..index_at + entries * INDEX_ENTRY_SIZE)?;
+        map.allocate(len - FOOTER_SIZE..len)
     }
 
     /// Writes the sparse index and a footer framed by `encode` (a seal footer or a close
@@ -584,6 +610,7 @@ impl ActiveSegment {
         // of a mapping run one at a time, so this one waits for that one (and fails if it
         // failed); pages already clean cost it nothing.
         map.flush(0..self.end)?;
+        self.back_tail()?;
         // The chain is computed here, off the append path, from the headers written.
         let chain = chain_of(&map.frozen()[..self.end], self.seed);
         let info = self.write_tail(chain, footer::encode)?;
