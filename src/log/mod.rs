@@ -135,7 +135,7 @@ impl Log {
         } else {
             writer.active.write_marker()
         };
-        marked.map_err(|e| Error::io("allocate", writer.active.segment().path(), e))?;
+        marked.map_err(|e| writer.no_blocks(e))?;
         // Whatever recovery kept (and that marker) is made durable now, before any append, so
         // the durable LSN starts at the end. When recovery cleared the segment's close
         // summary, the flush reaches the end of the file: that must be durable before anything
@@ -477,7 +477,7 @@ impl Log {
             writer
                 .active
                 .write_marker()
-                .map_err(|e| Error::io("allocate", writer.active.segment().path(), e))?;
+                .map_err(|e| writer.no_blocks(e))?;
             let range = writer.active.take_unsynced();
             let segment = writer.active.segment();
             (
@@ -603,7 +603,7 @@ impl Log {
         writer
             .active
             .write_close_marker()
-            .map_err(|e| Error::io("allocate", writer.active.segment().path(), e))?;
+            .map_err(|e| writer.no_blocks(e))?;
         writer.stop_background();
         if self.options.durability == Durability::None {
             writer.active.give_back_unused();

@@ -450,9 +450,14 @@ impl Writer {
     /// `Error::Io` naming the segment (`ENOSPC` on a full disk); nothing changed.
     #[inline]
     pub fn reserve(&mut self, len: usize) -> Result<()> {
-        self.active
-            .reserve(len)
-            .map_err(|e| Error::io("allocate", self.active.segment().path(), e))
+        self.active.reserve(len).map_err(|e| self.no_blocks(e))
+    }
+
+    /// The error of backing the active segment with blocks (`ActiveSegment::reserve`, or a
+    /// marker that needed more), naming the segment.
+    #[cold]
+    pub fn no_blocks(&self, error: std::io::Error) -> Error {
+        Error::io("allocate", self.active.segment().path(), error)
     }
 
     /// Starts preparing the segment after the active one in the background.

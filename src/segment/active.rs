@@ -7,8 +7,7 @@ use std::sync::Arc;
 use zerocopy::{FromBytes, IntoBytes};
 
 use super::{Counts, Segment, scan::Scan};
-use crate::disk::mmap::MapWriter;
-use crate::disk::mmap::Mapping;
+use crate::disk::mmap::{MapWriter, Mapping};
 use crate::format::checksum::{Chain, Seeded};
 use crate::format::footer::{self, FooterInfo, IndexEntry};
 use crate::format::record::{
@@ -136,12 +135,6 @@ impl ActiveSegment {
     pub fn set_backed(&mut self, backed: usize) {
         self.backed = self.backed.max(backed.min(self.segment.capacity()));
         self.back_whole = true;
-    }
-
-    /// The data area is backed by allocated blocks up to here.
-    #[must_use]
-    pub fn backed(&self) -> usize {
-        self.backed
     }
 
     /// Makes sure `len` more bytes of records, and the markers that may follow them, can be
