@@ -1,6 +1,7 @@
 //! Replay throughput of a 1 GiB log (128 B and 4 KiB records, and 128 B records in batches
 //! of 1,000), through the mapped walk that
-//! checks every checksum and hands out borrowed payloads; the open of the 128 B log with and
+//! checks every checksum and hands out borrowed payloads, on one thread and with a second
+//! checking segments ahead; the open of the 128 B log with and
 //! without a clean close; and the time from opening a 4 GiB log of sealed segments to its
 //! first append returning (W7 of docs/PERFORMANCE.md). Set `INTERSTICE_BENCH_LOG_BYTES` to
 //! use smaller logs (the large one is four times that), for a smoke run.
@@ -9,7 +10,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use interstice::{Durability, Error, Log, Lsn, Options};
+use interstice::{Durability, Error, Log, Lsn, Options, ReplayThreads};
 
 fn log_bytes() -> u64 {
     std::env::var("INTERSTICE_BENCH_LOG_BYTES")
@@ -63,30 +64,41 @@ fn replay(c: &mut Criterion) {
     group.sample_size(10);
     // Single records of both sizes, and 128 B records in batches of 1,000 (each batch is
     // checked whole before its first record is handed over).
+    // Each with one thread, and with a second one checking segments ahead (the default).
     for (size, batch) in [(128usize, 1usize), (4096, 1), (128, 1000)] {
         let dir = tempfile::tempdir().expect("temporary directory");
         let records = build(dir.path(), size, batch);
-        let log = Log::open_read_only(dir.path(), Options::default()).expect("open");
-        let name = if batch == 1 {
-            "records".to_owned()
-        } else {
-            format!("records_in_batches_of_{batch}")
-        };
-        group.throughput(Throughput::Elements(records));
-        group.bench_with_input(BenchmarkId::new(name, size), &size, |b, _| {
-            b.iter(|| {
-                let (count, sum) = replay_all(&log);
-                assert_eq!(count, records);
-                black_box(sum)
+        for (threads, replay) in [
+            ("one_thread", ReplayThreads::One),
+            ("check_ahead", ReplayThreads::CheckAhead),
+        ] {
+            let options = Options {
+                replay,
+                ..Options::default()
+            };
+            let log = Log::open_read_only(dir.path(), options).expect("open");
+            let name = if batch == 1 {
+                format!("records/{threads}")
+            } else {
+                format!("records_in_batches_of_{batch}/{threads}")
+            };
+            group.throughput(Throughput::Elements(records));
+            group.bench_with_input(BenchmarkId::new(name, size), &size, |b, _| {
+                b.iter(|| {
+                    let (count, sum) = replay_all(&log);
+                    assert_eq!(count, records);
+                    black_box(sum)
+                });
             });
-        });
-        if batch > 1 {
-            continue;
+            if batch > 1 {
+                continue;
+            }
+            group.throughput(Throughput::Bytes(records * size as u64));
+            let name = format!("bytes/{threads}");
+            group.bench_with_input(BenchmarkId::new(name, size), &size, |b, _| {
+                b.iter(|| black_box(replay_all(&log).1));
+            });
         }
-        group.throughput(Throughput::Bytes(records * size as u64));
-        group.bench_with_input(BenchmarkId::new("bytes", size), &size, |b, _| {
-            b.iter(|| black_box(replay_all(&log).1));
-        });
     }
     group.finish();
 }

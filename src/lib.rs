@@ -136,7 +136,7 @@ pub use error::{Damage, Error, Result};
 pub use ids::{Lsn, SegmentId};
 pub use log::Log;
 pub use log::metrics::{Latencies, LogMetrics};
-pub use options::{Durability, Options, RecoveryMode, Retention};
+pub use options::{Durability, Options, RecoveryMode, ReplayThreads, Retention};
 pub use reader::{Iter, LogReader};
 pub use recovery::report::{Outcome, RecoveryReport, SegmentRecovery, SkippedRange};
 pub use runtime::{ColumnType, Migrations, Row, Runtime, RuntimeConfig, Schema, Tx, Value};

@@ -41,6 +41,12 @@ impl View {
         self.lsn_end
     }
 
+    /// Whether its walks pass over damage (a `SkipCorrupt` log's).
+    #[must_use]
+    pub(crate) fn skips_damage(&self) -> bool {
+        self.skip_damage
+    }
+
     /// Walks the records with LSN `from_lsn` and up.
     #[must_use]
     pub fn cursor(&self, from_lsn: u64) -> Cursor<'_> {

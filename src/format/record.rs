@@ -181,6 +181,27 @@ pub fn parse_with<'a>(
     payload_max: u64,
     check_payload: bool,
 ) -> Step<'a> {
+    parse_checking(data, offset, Some(check), payload_max, check_payload)
+}
+
+/// `parse_seeded` without any checksum, for bytes that a checking walk with the same bounds
+/// passed whole a moment ago and that cannot have changed since (frozen bytes of a mapping):
+/// a replay's second pass over a segment another thread checked ahead of it. Ends, kinds and
+/// bounds are decided as `parse_seeded` decides them.
+#[inline]
+#[must_use]
+pub fn parse_trusted(data: &[u8], offset: usize, payload_max: u64) -> Step<'_> {
+    parse_checking(data, offset, None, payload_max, false)
+}
+
+#[inline]
+fn parse_checking<'a>(
+    data: &'a [u8],
+    offset: usize,
+    check: Option<&Seeded>,
+    payload_max: u64,
+    check_payload: bool,
+) -> Step<'a> {
     let Some(bytes) = data.get(offset..offset + RECORD_HEADER_SIZE) else {
         return if data
             .get(offset..)
@@ -198,7 +219,7 @@ pub fn parse_with<'a>(
         return Step::End;
     }
     let covered = offset_of!(RecordHeader, payload_check);
-    if check.check(&bytes[covered..]) != header.header_check.get() {
+    if check.is_some_and(|check| check.check(&bytes[covered..]) != header.header_check.get()) {
         return Step::Bad(Damage::HeaderChecksum);
     }
     let kind = header.kind;
@@ -216,7 +237,10 @@ pub fn parse_with<'a>(
     }
     let payload = &data[start..start + header.len.get() as usize];
     // Markers and padding are always checked whole: a walk trusts what they say.
-    if (check_payload || kind != KIND_DATA) && check.check(payload) != header.payload_check.get() {
+    if let Some(check) = check
+        && (check_payload || kind != KIND_DATA)
+        && check.check(payload) != header.payload_check.get()
+    {
         return Step::Bad(Damage::PayloadChecksum);
     }
     Step::Record(Parsed {

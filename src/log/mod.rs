@@ -7,6 +7,7 @@ mod group_commit;
 #[cfg(all(test, not(miri)))]
 mod interleavings;
 pub mod metrics;
+mod replay;
 mod retention;
 #[cfg(all(test, not(miri)))]
 mod simulator;
@@ -23,7 +24,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use crate::disk::dir;
 use crate::error::{Error, Result};
 use crate::ids::{Lsn, SegmentId};
-use crate::options::{Durability, Options, RecoveryMode};
+use crate::options::{Durability, Options, RecoveryMode, ReplayThreads};
 use crate::points::{self, Point};
 use crate::reader::{LogReader, View};
 use crate::recovery::{self, report::RecoveryReport};
@@ -548,6 +549,11 @@ impl Log {
     /// the mapping. Each segment is released as soon as it has been walked, so memory use does
     /// not grow with the log. Returns the number of records handed over.
     ///
+    /// With `ReplayThreads::CheckAhead` (the default) and two segments or more to walk, a
+    /// helper thread checks the segments ahead of the one being handed over, and those are
+    /// walked without computing their checksums again; `consume` still runs on this thread
+    /// and sees the same records, in the same order, with the same errors.
+    ///
     /// # Errors
     /// The first error of `consume`, or `Error::Corrupt` converted into `E`.
     pub fn replay<E: From<Error>>(
@@ -555,18 +561,9 @@ impl Log {
         from: Lsn,
         mut consume: impl FnMut(Record<'_>) -> std::result::Result<(), E>,
     ) -> std::result::Result<u64, E> {
-        let reader = self.reader();
-        let mut count = 0;
-        for view in reader.into_views() {
-            if view.lsn_end() <= from.0 {
-                continue;
-            }
-            for record in view.cursor(from.0) {
-                consume(record?)?;
-                count += 1;
-            }
-        }
-        Ok(count)
+        let views = self.reader().into_views();
+        let ahead = self.options.replay == ReplayThreads::CheckAhead;
+        replay::replay_views(views, from.0, ahead, &mut consume).map(|(count, _)| count)
     }
 
     /// The segments, in LSN order.
