@@ -1,6 +1,7 @@
 //! `LogReader`: a snapshot of the log's segments; borrowed record slices in LSN order.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crate::error::Result;
 use crate::ids::Lsn;
@@ -39,6 +40,27 @@ impl View {
     #[must_use]
     pub fn lsn_end(&self) -> u64 {
         self.lsn_end
+    }
+
+    /// Where a walk of the records with LSN `from_lsn` and up starts, where it ends, and the
+    /// offsets of index entries between, at least `spacing` bytes apart: the places where it
+    /// can be cut into pieces.
+    pub(crate) fn cuts(&self, from_lsn: u64, spacing: usize) -> (usize, usize, Vec<usize>) {
+        let (start, end) = self.bounds(from_lsn);
+        (start, end, self.segment.cuts(start, end, spacing))
+    }
+
+    /// Where a walk of the records with LSN `from_lsn` and up starts and ends.
+    pub(crate) fn bounds(&self, from_lsn: u64) -> (usize, usize) {
+        let start = self.segment.offset_for(from_lsn);
+        (start, self.end.max(start))
+    }
+
+    /// Checks the records that start in `start..end` of the view, and the batches begun
+    /// among them, to their ends (`Segment::check_span`): what a walk trusting that piece
+    /// (`Cursor::trusting`) leaves unchecked.
+    pub(crate) fn check_span(&self, start: usize, end: usize, stop: &AtomicBool) -> bool {
+        self.segment.check_span(self.end, start, end, stop)
     }
 
     /// Whether its walks pass over damage (a `SkipCorrupt` log's).

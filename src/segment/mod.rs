@@ -3,6 +3,7 @@
 //! unmap a segment under them (an unlinked file stays mapped until its last reader drops it).
 
 pub mod active;
+mod cursor;
 pub mod scan;
 
 use std::path::{Path, PathBuf};
@@ -13,13 +14,15 @@ use parking_lot::RwLock;
 use zerocopy::FromBytes;
 
 use crate::disk::mmap::Mapping;
-use crate::error::{Damage, Error};
+use crate::error::Error;
 use crate::format::checksum::Seeded;
 use crate::format::footer::{self, FooterInfo, IndexEntry};
 use crate::format::header::HeaderInfo;
 use crate::format::record::{self, FLAG_BATCH_CONTINUES, KIND_DATA, Step};
 use crate::format::{SEGMENT_HEADER_SIZE, data_capacity};
 use crate::ids::{Lsn, SegmentId};
+use cursor::PREFETCH_AHEAD;
+pub use cursor::{Cursor, SealedCounts, Trust};
 use scan::ScanConfig;
 
 /// One segment of a log.
@@ -301,19 +304,45 @@ impl Segment {
     /// Offset from which a walk finds `lsn` (O(log n) in the sparse index).
     #[must_use]
     pub fn offset_for(&self, lsn: u64) -> usize {
-        let found = if self.is_sealed() {
-            let entries = self.sealed_index_entries.load(Ordering::Acquire);
-            let bytes = footer::index_bytes(self.map.frozen(), entries);
-            <[IndexEntry]>::ref_from_bytes(bytes)
-                .ok()
-                .and_then(|index| footer::search(index, lsn))
-        } else {
-            footer::search(&self.active_index.read(), lsn)
-        };
-        found
+        self.with_index(|index| footer::search(index, lsn))
             .and_then(|offset| usize::try_from(offset).ok())
             .filter(|&offset| offset >= SEGMENT_HEADER_SIZE && offset < self.data_end().max(1))
             .unwrap_or(SEGMENT_HEADER_SIZE)
+    }
+
+    /// Runs `f` over the sparse index (the footer's of a sealed segment, else the writer's).
+    fn with_index<T>(&self, f: impl FnOnce(&[IndexEntry]) -> Option<T>) -> Option<T> {
+        if self.is_sealed() {
+            let entries = self.sealed_index_entries.load(Ordering::Acquire);
+            let bytes = footer::index_bytes(self.map.frozen(), entries);
+            <[IndexEntry]>::ref_from_bytes(bytes).ok().and_then(f)
+        } else {
+            f(&self.active_index.read())
+        }
+    }
+
+    /// Offsets of index entries strictly between `from` and `end`, at least `spacing` bytes
+    /// apart: where a walk of `from..end` can be cut into pieces that start at a record.
+    #[must_use]
+    pub fn cuts(&self, from: usize, end: usize, spacing: usize) -> Vec<usize> {
+        self.with_index(|index| {
+            let mut cuts = Vec::new();
+            let mut next = from.saturating_add(spacing);
+            for entry in index {
+                let Ok(offset) = usize::try_from(entry.offset.get()) else {
+                    break;
+                };
+                if offset >= end {
+                    break;
+                }
+                if offset >= next {
+                    cuts.push(offset);
+                    next = offset.saturating_add(spacing);
+                }
+            }
+            Some(cuts)
+        })
+        .unwrap_or_default()
     }
 
     /// The listing entry.
@@ -340,32 +369,50 @@ impl Segment {
         data_capacity(self.header.segment_size)
     }
 
-    /// Walks the records in `offset..end` with LSN in `from_lsn..lsn_end`, checking each.
+    /// Checks the records, markers and padding that start in `start..end` of this segment's
+    /// bytes below `data_end` (both checksums, kind and bounds, as `record::parse_seeded`),
+    /// and that every batch begun among them is whole (data records of consecutive LSNs, to
+    /// one without `FLAG_BATCH_CONTINUES`, read past `end` when a batch crosses it), without
+    /// handing anything over: what a walk trusting `start..end` leaves unchecked (see
+    /// `Cursor::trusting`). False on damage, on zeroes before `data_end`, or when `stop` is
+    /// raised.
     #[must_use]
-    pub fn cursor(
-        &self,
-        offset: usize,
-        end: usize,
-        lsn_end: u64,
-        from_lsn: u64,
-        skip_damage: bool,
-    ) -> Cursor<'_> {
+    pub fn check_span(&self, data_end: usize, start: usize, end: usize, stop: &AtomicBool) -> bool {
+        const STOP_EVERY: u32 = 4096;
         let frozen = self.map.frozen();
-        Cursor {
-            segment: self,
-            data: &frozen[..end.min(frozen.len())],
-            offset,
-            lsn_end,
-            from_lsn,
-            last_lsn: 0,
-            skip_damage,
-            done: false,
-            batch_end: 0,
-            from_index: offset > SEGMENT_HEADER_SIZE,
-            seen: 0,
-            sealed: None,
-            checksums: Checksums::Compute,
+        let data = &frozen[..data_end.min(frozen.len())];
+        let mut offset = start;
+        let mut prefetched_to = start;
+        // The LSN of the last record while inside a batch.
+        let mut batch_last = None;
+        let mut since_look = 0;
+        while offset < end || batch_last.is_some() {
+            if prefetched_to < offset + PREFETCH_AHEAD {
+                let from = prefetched_to.max(offset);
+                prefetched_to = offset + PREFETCH_AHEAD;
+                crate::disk::mmap::prefetch(data, from..prefetched_to);
+            }
+            let Step::Record(parsed) =
+                record::parse_seeded(data, offset, &self.check, self.payload_max)
+            else {
+                return false;
+            };
+            let data_record = parsed.kind == KIND_DATA;
+            if batch_last.is_some_and(|last: u64| !data_record || parsed.lsn != last + 1) {
+                return false;
+            }
+            let continues = data_record && parsed.flags & FLAG_BATCH_CONTINUES != 0;
+            batch_last = continues.then_some(parsed.lsn);
+            offset += parsed.framed_len;
+            since_look += 1;
+            if since_look == STOP_EVERY {
+                since_look = 0;
+                if stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+            }
         }
+        true
     }
 
     /// The counts of this sealed segment when a reader took its view, which the records a
@@ -400,241 +447,4 @@ pub struct Record<'a> {
     pub segment: SegmentId,
     /// Byte offset of its header in the segment file.
     pub offset: u64,
-}
-
-/// Walks one segment's records in order, validating every checksum.
-#[derive(Debug)]
-pub struct Cursor<'a> {
-    segment: &'a Segment,
-    data: &'a [u8],
-    offset: usize,
-    lsn_end: u64,
-    from_lsn: u64,
-    last_lsn: u64,
-    skip_damage: bool,
-    done: bool,
-    /// End of the batch whose every record was checked ahead of yielding its first: records
-    /// before it are decoded without checking them again (`record::decode_checked`).
-    batch_end: usize,
-    /// The walk started at an index entry, which the first data record must not pass.
-    from_index: bool,
-    /// Data records walked (yielded or passed over below `from_lsn`).
-    seen: u64,
-    /// What a sealed segment's footer says, for the walk to agree with.
-    sealed: Option<SealedCounts>,
-    /// Whether checksums are computed (`Cursor::trusting`).
-    checksums: Checksums,
-}
-
-/// Whether a cursor computes checksums.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Checksums {
-    /// Every record is checked (inside a batch checked ahead, once).
-    Compute,
-    /// Another walk with the same bounds checked these bytes whole and found no damage.
-    Trust,
-}
-
-/// A sealed segment's counts, as a reader's view saw them.
-#[derive(Clone, Copy, Debug)]
-pub struct SealedCounts {
-    /// Its last LSN (0 when it holds none).
-    pub last_lsn: u64,
-    /// Its data records.
-    pub records: u64,
-    /// The bound a suffix truncation set (`u64::MAX` when none).
-    pub lsn_end: u64,
-}
-
-impl<'a> Cursor<'a> {
-    /// Checks the walk against a sealed segment's counts (`Segment::sealed_counts`).
-    #[must_use]
-    pub fn agreeing_with(mut self, sealed: Option<SealedCounts>) -> Cursor<'a> {
-        self.sealed = sealed.filter(|_| !self.skip_damage);
-        self
-    }
-
-    /// Walks without computing checksums: for bytes that a checking cursor with the same
-    /// bounds walked to its end a moment ago without an error, and that cannot change while
-    /// this cursor lives (frozen bytes of a mapping). Everything else (ends, kinds, bounds,
-    /// LSN order, agreement with a footer) is decided as in a checking walk, so both yield
-    /// the same records.
-    #[must_use]
-    pub fn trusting(mut self) -> Cursor<'a> {
-        self.checksums = Checksums::Trust;
-        self
-    }
-
-    /// The record at the cursor: decoded only, inside a batch checked ahead (`check_batch`),
-    /// else parsed and checked whole.
-    fn step(&self, checked: bool) -> Step<'a> {
-        if self.checksums == Checksums::Trust {
-            record::parse_trusted(self.data, self.offset, self.segment.payload_max)
-        } else if checked {
-            record::decode_checked(self.data, self.offset)
-                .map_or(Step::Bad(Damage::HeaderChecksum), Step::Record)
-        } else {
-            record::parse_seeded(
-                self.data,
-                self.offset,
-                &self.segment.check,
-                self.segment.payload_max,
-            )
-        }
-    }
-}
-
-impl Cursor<'_> {
-    /// Checks every record of the batch whose first record ends at `after`, before any of
-    /// them is yielded: a batch is all or nothing for readers as for recovery. Returns the
-    /// batch's end, or the offset and damage that make it incomplete.
-    fn check_batch(&self, mut after: usize, mut lsn: u64) -> Result<usize, (usize, Damage)> {
-        let check = &self.segment.check;
-        loop {
-            match record::parse_seeded(self.data, after, check, self.segment.payload_max) {
-                Step::Record(parsed) if parsed.kind == KIND_DATA => {
-                    if parsed.lsn != lsn + 1 {
-                        return Err((
-                            after,
-                            Damage::LsnOutOfOrder {
-                                expected: Lsn(lsn + 1),
-                                found: Lsn(parsed.lsn),
-                            },
-                        ));
-                    }
-                    lsn = parsed.lsn;
-                    after += parsed.framed_len;
-                    if parsed.flags & FLAG_BATCH_CONTINUES == 0 {
-                        return Ok(after);
-                    }
-                }
-                Step::Bad(damage) => return Err((after, damage)),
-                Step::Record(_) | Step::End => return Err((after, Damage::IncompleteBatch)),
-            }
-        }
-    }
-
-    /// At the end of a sealed segment walked from its start: the records must be the ones
-    /// its footer counts.
-    fn footer_disagrees(&self) -> bool {
-        self.sealed.is_some_and(|sealed| {
-            self.last_lsn != sealed.last_lsn || (!self.from_index && self.seen != sealed.records)
-        })
-    }
-
-    fn corrupt(&mut self, damage: Damage) -> Error {
-        self.done = true;
-        if self.segment.map.shrunk() {
-            return self.segment.shrunk_error();
-        }
-        Error::Corrupt {
-            path: self.segment.path.clone(),
-            offset: self.offset as u64,
-            last_good_lsn: Lsn(self.last_lsn.max(self.segment.base_lsn() - 1)),
-            damage,
-        }
-    }
-}
-
-impl<'a> Iterator for Cursor<'a> {
-    type Item = Result<Record<'a>, Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let skipped = self.segment.skipped.get().map_or(&[][..], Vec::as_slice);
-        while !self.done {
-            if self.skip_damage
-                && let Some(range) = skipped.iter().find(|r| r.contains(&self.offset))
-            {
-                self.offset = range.end;
-                continue;
-            }
-            let checked = self.checksums == Checksums::Trust || self.offset < self.batch_end;
-            let step = self.step(checked);
-            let damage = match step {
-                Step::End if self.offset >= self.data.len() => {
-                    self.done = true;
-                    if self.segment.map.shrunk() {
-                        return Some(Err(self.segment.shrunk_error()));
-                    }
-                    if self.footer_disagrees() {
-                        return Some(Err(self.corrupt(Damage::Footer(
-                            "footer disagrees with the records".into(),
-                        ))));
-                    }
-                    return None;
-                }
-                Step::End => Damage::ZeroedRecord,
-                Step::Bad(damage) => damage,
-                Step::Record(parsed) if parsed.kind != KIND_DATA => {
-                    self.offset += parsed.framed_len;
-                    continue;
-                }
-                Step::Record(parsed) if parsed.lsn <= self.last_lsn => Damage::LsnOutOfOrder {
-                    expected: Lsn(self.last_lsn + 1),
-                    found: Lsn(parsed.lsn),
-                },
-                Step::Record(parsed)
-                    if self.from_index && self.last_lsn == 0 && parsed.lsn > self.from_lsn =>
-                {
-                    Damage::Footer(format!(
-                        "index points past LSN {} (to LSN {})",
-                        self.from_lsn, parsed.lsn
-                    ))
-                }
-                Step::Record(parsed) => {
-                    if parsed.lsn >= self.lsn_end {
-                        if self.sealed.is_some_and(|sealed| {
-                            parsed.lsn > sealed.last_lsn && parsed.lsn < sealed.lsn_end
-                        }) {
-                            // A record the footer does not count.
-                            return Some(Err(self.corrupt(Damage::Footer(
-                                "footer disagrees with the records".into(),
-                            ))));
-                        }
-                        self.done = true;
-                        return None;
-                    }
-                    if !checked && parsed.flags & FLAG_BATCH_CONTINUES != 0 {
-                        match self.check_batch(self.offset + parsed.framed_len, parsed.lsn) {
-                            Ok(end) => self.batch_end = end,
-                            Err((at, damage)) => {
-                                self.offset = at;
-                                let config = self.segment.scan_config(self.skip_damage);
-                                if self.skip_damage
-                                    && let Some(next) =
-                                        scan::resync(self.data, at, &config, self.last_lsn)
-                                {
-                                    self.offset = next;
-                                    continue;
-                                }
-                                return Some(Err(self.corrupt(damage)));
-                            }
-                        }
-                    }
-                    let offset = self.offset;
-                    self.offset += parsed.framed_len;
-                    self.last_lsn = parsed.lsn;
-                    self.seen += 1;
-                    if parsed.lsn < self.from_lsn {
-                        continue;
-                    }
-                    return Some(Ok(Record {
-                        lsn: Lsn(parsed.lsn),
-                        payload: parsed.payload,
-                        segment: self.segment.id,
-                        offset: offset as u64,
-                    }));
-                }
-            };
-            let config = self.segment.scan_config(self.skip_damage);
-            if self.skip_damage
-                && let Some(next) = scan::resync(self.data, self.offset, &config, self.last_lsn)
-            {
-                self.offset = next;
-                continue;
-            }
-            return Some(Err(self.corrupt(damage)));
-        }
-        None
-    }
 }
