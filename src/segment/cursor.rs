@@ -36,7 +36,7 @@ impl Segment {
             trust: None,
             trusted_until: 0,
             next_cut: usize::MAX,
-            prefetched_to: 0,
+            prefetch: Prefetch::default(),
         }
     }
 }
@@ -67,14 +67,31 @@ pub struct Cursor<'a> {
     trusted_until: usize,
     /// The next piece start at which to ask `trust`.
     next_cut: usize,
-    /// The walk has asked for the bytes up to here to be brought into the caches.
-    prefetched_to: usize,
+    prefetch: Prefetch,
 }
 
 /// How far ahead of a walk its bytes are prefetched: the loads of a walk that does little
 /// work per byte (small records, or a trusted piece) would otherwise each wait for memory in
 /// turn (measured in docs/PERFORMANCE.md, "Replay on two cores").
-pub(super) const PREFETCH_AHEAD: usize = 2048;
+const PREFETCH_AHEAD: usize = 2048;
+
+/// Keeps the bytes `PREFETCH_AHEAD` ahead of a walk prefetched.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Prefetch {
+    to: usize,
+}
+
+impl Prefetch {
+    /// Prefetches what is not yet prefetched of the `PREFETCH_AHEAD` bytes from `offset`.
+    #[inline]
+    pub(super) fn ahead_of(&mut self, data: &[u8], offset: usize) {
+        if self.to < offset + PREFETCH_AHEAD {
+            let from = self.to.max(offset);
+            self.to = offset + PREFETCH_AHEAD;
+            crate::disk::mmap::prefetch(data, from..self.to);
+        }
+    }
+}
 
 /// Says which pieces of a cursor's walk another walk already checked. A piece runs from one
 /// cut (a record's start, from the sparse index) to the next.
@@ -134,11 +151,7 @@ impl<'a> Cursor<'a> {
         if self.offset >= self.next_cut {
             self.reach_cut();
         }
-        if self.prefetched_to < self.offset + PREFETCH_AHEAD {
-            let from = self.prefetched_to.max(self.offset);
-            self.prefetched_to = self.offset + PREFETCH_AHEAD;
-            crate::disk::mmap::prefetch(self.data, from..self.prefetched_to);
-        }
+        self.prefetch.ahead_of(self.data, self.offset);
         self.offset < self.trusted_until
     }
 
@@ -183,7 +196,9 @@ impl Cursor<'_> {
     /// batch's end, or the offset and damage that make it incomplete.
     fn check_batch(&self, mut after: usize, mut lsn: u64) -> Result<usize, (usize, Damage)> {
         let check = &self.segment.check;
+        let mut prefetch = self.prefetch;
         loop {
+            prefetch.ahead_of(self.data, after);
             match record::parse_seeded(self.data, after, check, self.segment.payload_max) {
                 Step::Record(parsed) if parsed.kind == KIND_DATA => {
                     if parsed.lsn != lsn + 1 {

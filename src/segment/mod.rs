@@ -21,7 +21,7 @@ use crate::format::header::HeaderInfo;
 use crate::format::record::{self, FLAG_BATCH_CONTINUES, KIND_DATA, Step};
 use crate::format::{SEGMENT_HEADER_SIZE, data_capacity};
 use crate::ids::{Lsn, SegmentId};
-use cursor::PREFETCH_AHEAD;
+use cursor::Prefetch;
 pub use cursor::{Cursor, SealedCounts, Trust};
 use scan::ScanConfig;
 
@@ -382,16 +382,12 @@ impl Segment {
         let frozen = self.map.frozen();
         let data = &frozen[..data_end.min(frozen.len())];
         let mut offset = start;
-        let mut prefetched_to = start;
+        let mut prefetch = Prefetch::default();
         // The LSN of the last record while inside a batch.
         let mut batch_last = None;
         let mut since_look = 0;
         while offset < end || batch_last.is_some() {
-            if prefetched_to < offset + PREFETCH_AHEAD {
-                let from = prefetched_to.max(offset);
-                prefetched_to = offset + PREFETCH_AHEAD;
-                crate::disk::mmap::prefetch(data, from..prefetched_to);
-            }
+            prefetch.ahead_of(data, offset);
             let Step::Record(parsed) =
                 record::parse_seeded(data, offset, &self.check, self.payload_max)
             else {
