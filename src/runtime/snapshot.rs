@@ -88,17 +88,13 @@ pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Snapshot, String> {
     let mut tables = Tables::default();
     for _ in 0..reader.count()? {
         let id = tables.define(reader.schema()?);
-        let table = tables.get_mut(id);
-        for _ in 0..reader.count()? {
-            let values = reader.values()?;
-            table.check_values(&values)?;
-            if table.put(values).is_some() {
-                return Err(format!(
-                    "duplicate key in table {:?}",
-                    table.schema().name()
-                ));
-            }
+        let count = reader.count()?;
+        // `count` is bounded by the bytes left: every row takes at least one.
+        let mut rows = Vec::with_capacity(count);
+        for _ in 0..count {
+            rows.push(reader.values()?);
         }
+        tables.get_mut(id).load_sorted(rows)?;
     }
     let mut audit = Vec::new();
     for _ in 0..reader.count()? {

@@ -92,6 +92,45 @@ impl Table {
         old
     }
 
+    /// Fills an empty table with `rows` (values in column order) given in strictly
+    /// increasing key order, as a snapshot holds them: the map is built in one pass, with no
+    /// search per row. Each row is checked (`check_values`).
+    ///
+    /// # Errors
+    /// The first row that does not fit the schema, or whose key is not above the one before
+    /// it (a duplicate or a disordered snapshot); the table is left empty then.
+    pub fn load_sorted(&mut self, rows: Vec<Vec<Value>>) -> std::result::Result<(), String> {
+        debug_assert!(self.rows.is_empty());
+        let key = self.key;
+        let mut previous: Option<&Value> = None;
+        for values in &rows {
+            self.check_values(values)?;
+            if previous.is_some_and(|p| *p >= values[key]) {
+                return Err(format!(
+                    "table {:?}: key {} is not above the one before it",
+                    self.schema.name(),
+                    values[key]
+                ));
+            }
+            previous = Some(&values[key]);
+        }
+        // Sorted and distinct: `from_iter` builds the tree without searching it.
+        self.rows = rows
+            .into_iter()
+            .map(|values| (values[key].clone(), values))
+            .collect();
+        for index in &mut self.indexes {
+            for (key, values) in &self.rows {
+                index
+                    .keys
+                    .entry(values[index.column].clone())
+                    .or_default()
+                    .insert(key.clone());
+            }
+        }
+        Ok(())
+    }
+
     /// Removes the row with primary key `key`; returns its values.
     pub fn delete(&mut self, key: &Value) -> Option<Vec<Value>> {
         let old = self.rows.remove(key)?;
@@ -346,6 +385,28 @@ mod tests {
         // The scan fallback agrees with the index.
         assert!(!table.is_indexed(0));
         assert_eq!(table.lookup(0, &Value::U64(3)), [&Value::U64(3)]);
+    }
+
+    #[test]
+    fn sorted_rows_load_with_their_index_and_disorder_is_refused() {
+        let mut table = people();
+        let rows = vec![person(1, "oslo"), person(2, "rome"), person(5, "oslo")];
+        table.load_sorted(rows).unwrap();
+        assert_eq!(table.len(), 3);
+        assert_eq!(table.get(&Value::U64(2)), Some(&person(2, "rome")[..]));
+        assert_eq!(
+            table.lookup(1, &"oslo".into()),
+            [&Value::U64(1), &Value::U64(5)]
+        );
+        for rows in [
+            vec![person(2, "oslo"), person(1, "rome")],
+            vec![person(1, "oslo"), person(1, "rome")],
+            vec![person(1, "oslo"), vec![Value::U64(2)]],
+        ] {
+            let mut table = people();
+            assert!(table.load_sorted(rows).is_err());
+            assert_eq!(table.len(), 0);
+        }
     }
 
     #[test]

@@ -112,6 +112,9 @@ impl Value {
 }
 
 impl Ord for Value {
+    // Inlined into the searches of the tables' maps: a call per comparison was a sixth of a
+    // replay's time (docs/PERFORMANCE.md, "Runtime").
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         match (self, other) {
             (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
@@ -126,6 +129,7 @@ impl Ord for Value {
 }
 
 impl PartialOrd for Value {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
@@ -133,6 +137,7 @@ impl PartialOrd for Value {
 
 /// Equality agrees with `Ord`: `F64` values are equal when their bits are (so `NaN == NaN`).
 impl PartialEq for Value {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
