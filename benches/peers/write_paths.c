@@ -9,13 +9,15 @@
  * Ways (space: fallocated = mode 0 fallocate, unwritten extents; written = zeroes written with
  * pwrite and fdatasync'ed before the clock starts):
  *   mmap+msync fallocated      copy into a shared mapping, msync(MS_SYNC) of the batch's pages
+ *   mmap+msync no read-ahead   the same after madvise(MADV_RANDOM) of the mapping
  *   pwrite+fdatasync fallocated   the floor of benches/peers
  *   pwrite+msync fallocated    pwrite, then msync of the same range through a mapping
  *   mmap+msync written
  *   pwrite+fdatasync written
  *   pwrite+fdatasync zeroing   fallocated, with a thread writing zeroes 4 MiB ahead of the
  *                              batches (pwrite + sync_file_range) while they run
- * Prints, per round and way: records/s (1,000 per batch), batch p50 and p99.
+ * Prints, per round and way: records/s (1,000 per batch), batch p50 and p99, and the batches
+ * that took over a millisecond with where they ended.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -34,10 +36,14 @@
 #define ZERO_CHUNK (1L << 20)
 #define ZERO_AHEAD (4L << 20)
 
-enum way { MMAP_FALLOC, PWRITE_FALLOC, PWRITE_MSYNC, MMAP_WRITTEN, PWRITE_WRITTEN, ZEROING, WAYS };
+enum way {
+    MMAP_FALLOC, MMAP_NO_READ_AHEAD, PWRITE_FALLOC, PWRITE_MSYNC, MMAP_WRITTEN, PWRITE_WRITTEN,
+    ZEROING, WAYS
+};
 static const char *names[WAYS] = {
-    "mmap+msync fallocated", "pwrite+fdatasync fallocated", "pwrite+msync fallocated",
-    "mmap+msync written",    "pwrite+fdatasync written",    "pwrite+fdatasync zeroing",
+    "mmap+msync fallocated",    "mmap+msync no read-ahead", "pwrite+fdatasync fallocated",
+    "pwrite+msync fallocated",  "mmap+msync written",       "pwrite+fdatasync written",
+    "pwrite+fdatasync zeroing",
 };
 
 static char batch[BATCH];
@@ -94,23 +100,27 @@ static void run(enum way way, const char *dir) {
         exit(1);
     }
     char *map = mmap(NULL, SEGMENT, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (way == MMAP_NO_READ_AHEAD) madvise(map, SEGMENT, MADV_RANDOM);
     sync();
     usleep(100000);
     pthread_t thread;
-    written_to = 0, zeroed_to = 0, stop = 0;
+    written_to = 0;
+    zeroed_to = 0;
+    stop = 0;
     if (way == ZEROING) {
         pthread_create(&thread, NULL, zeroer, NULL);
         while (zeroed_to < ZERO_AHEAD) usleep(100);
     }
     double start = now();
     long at = 0;
+    char slow[4096] = "";
     for (int i = 0; i < BATCHES; i++) {
         double t = now();
         memset(batch, i + 1, BATCH);
         long page = at & ~4095L;
         if (way == ZEROING)
             while (zeroed_to < at + BATCH) usleep(10);
-        if (way == MMAP_FALLOC || way == MMAP_WRITTEN) {
+        if (way == MMAP_FALLOC || way == MMAP_NO_READ_AHEAD || way == MMAP_WRITTEN) {
             memcpy(map + at, batch, BATCH);
             msync(map + page, at + BATCH - page, MS_SYNC);
         } else {
@@ -121,13 +131,16 @@ static void run(enum way way, const char *dir) {
         at += BATCH;
         written_to = at;
         latencies[i] = (now() - t) * 1e6;
+        if (latencies[i] > 1000) snprintf(slow + strlen(slow), sizeof slow - strlen(slow),
+                                          " %.0f us at %.1f MiB;", latencies[i], at / 1048576.0);
     }
     double wall = now() - start;
     stop = 1;
     if (way == ZEROING) pthread_join(thread, NULL);
     qsort(latencies, BATCHES, sizeof(double), by_value);
-    printf("%-30s %5.2fM records/s  p50 %5.0f us  p99 %5.0f us\n", names[way],
-           BATCHES * 1000 / wall / 1e6, latencies[BATCHES / 2], latencies[BATCHES * 99 / 100]);
+    printf("%-30s %5.2fM records/s  p50 %5.0f us  p99 %5.0f us  over 1 ms:%s\n", names[way],
+           BATCHES * 1000 / wall / 1e6, latencies[BATCHES / 2], latencies[BATCHES * 99 / 100],
+           slow);
     munmap(map, SEGMENT);
     close(fd);
     unlink(path);

@@ -378,6 +378,19 @@ impl Mapping {
         }
     }
 
+    /// Turns off the kernel's read-ahead on faults in `range` (`MADV_RANDOM`), or back on
+    /// (`MADV_NORMAL`). For the space a writer is about to fill: a write fault on a page of
+    /// fallocated space would otherwise read ahead the whole read-ahead window (8 MiB on
+    /// these machines), zero-filling it inside that one fault, and the `msync` waiting behind
+    /// it took over a millisecond every few MiB (docs/PERFORMANCE.md). Advice only: nothing
+    /// read or written changes, and a failure changes nothing either.
+    pub fn read_ahead(&self, range: Range<usize>, on: bool) {
+        let end = range.end.min(self.len);
+        if range.start < end {
+            self.raw.read_ahead(range.start, end - range.start, on);
+        }
+    }
+
     /// Faults the pages of `range` in writable ahead of need (`MADV_POPULATE_WRITE`, Linux
     /// 5.14+) without writing to them, so the appends that reach them take no page fault.
     /// Safe alongside the writer: no byte changes. On an older kernel it does nothing (the
@@ -441,6 +454,16 @@ impl Raw {
         let _ = self
             .0
             .advise_range(memmap2::Advice::PopulateWrite, offset, len);
+    }
+
+    fn read_ahead(&self, offset: usize, len: usize, on: bool) {
+        let advice = if on {
+            memmap2::Advice::Normal
+        } else {
+            memmap2::Advice::Random
+        };
+        // Failure only leaves the kernel's default.
+        let _ = self.0.advise_range(advice, offset, len);
     }
 
     fn start_writeback(file: &File, offset: usize, len: usize) {
@@ -561,6 +584,9 @@ impl Raw {
 
     #[allow(clippy::unused_self)]
     fn populate(&self, _offset: usize, _len: usize) {}
+
+    #[allow(clippy::unused_self)]
+    fn read_ahead(&self, _offset: usize, _len: usize, _on: bool) {}
 
     #[allow(clippy::unused_self)]
     fn release_pages(&self, _offset: usize, _len: usize) {}
@@ -1123,6 +1149,19 @@ mod tests {
         super::prefetch(&bytes, 20_000..30_000);
         super::prefetch(&[], 0..64);
         assert_eq!(bytes, before);
+    }
+
+    #[test]
+    fn read_ahead_advice_changes_no_byte() {
+        let (_file, map) = mapped(64 * 1024);
+        let map = std::sync::Arc::new(map);
+        let mut writer = map.writer().unwrap();
+        writer.write(0, b"kept");
+        writer.freeze(4);
+        map.read_ahead(4..64 * 1024, false);
+        map.read_ahead(0..1 << 30, true);
+        map.read_ahead(70_000..80_000, false);
+        assert_eq!(&map.frozen()[..4], b"kept");
     }
 
     #[test]

@@ -105,6 +105,11 @@ impl ActiveSegment {
     pub fn resume(segment: Arc<Segment>, scan: &Scan) -> ActiveSegment {
         let mut writer = segment.mapping().writer().expect("one writer per segment");
         writer.freeze(scan.end);
+        // Faults in the space the writer fills read nothing ahead (`Mapping::read_ahead`);
+        // what was written before stays read ahead, for replays of it.
+        segment
+            .mapping()
+            .read_ahead(scan.end..segment.capacity(), false);
         ActiveSegment {
             seed: segment.header().seed(),
             check: segment.header().binding().seeded(),
@@ -608,6 +613,8 @@ impl ActiveSegment {
         let chain = chain_of(&map.frozen()[..self.end], self.seed);
         let info = self.write_tail(chain, footer::encode)?;
         self.give_back_unused();
+        // Read ahead again, for readers of the sealed segment whose pages were evicted.
+        map.read_ahead(0..map.len(), true);
         self.writer.freeze(map.len());
         self.sealed = true;
         self.room_end = 0;
