@@ -16,7 +16,17 @@ use interstice::{Durability, Error, Log, Lsn, Options, RecoveryMode};
 
 const DIR_VAR: &str = "INTERSTICE_CRASH_DIR";
 const DURABILITY_VAR: &str = "INTERSTICE_CRASH_DURABILITY";
+const PLAN_VAR: &str = "INTERSTICE_CRASH_PLAN";
 const ACK: &str = "ACK ";
+
+/// What the child writes: small records in 16 KiB segments, or large ones in 1 MiB segments
+/// (batches of up to 32 KiB, which a log synced after each batch writes into the file with
+/// one `pwrite` rather than through the mapping).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plan {
+    Small,
+    Large,
+}
 
 fn mix(mut x: u64) -> u64 {
     // splitmix64 finalizer: a fixed, well-spread function of the LSN.
@@ -26,10 +36,13 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The payload the child writes at `lsn`: mostly small, now and then a few KiB.
-fn payload(lsn: u64) -> Vec<u8> {
+/// The payload the child writes at `lsn`: mostly small, now and then a few KiB (with
+/// `Plan::Large`, half of them 2 to 4 KiB).
+fn payload(plan: Plan, lsn: u64) -> Vec<u8> {
     let h = mix(lsn);
-    let len = if h.is_multiple_of(40) {
+    let len = if plan == Plan::Large && h.is_multiple_of(2) {
+        2048 + h % 2048
+    } else if h.is_multiple_of(40) {
         1000 + h % 500
     } else {
         h % 300
@@ -58,17 +71,21 @@ fn syncs_after(last: u64) -> bool {
     mix(last ^ 0xaaaa).is_multiple_of(3)
 }
 
-fn options(durability: Durability) -> Options {
+fn options(plan: Plan, durability: Durability) -> Options {
     Options {
-        segment_size: 16 * 1024,
+        segment_size: if plan == Plan::Large {
+            1 << 20
+        } else {
+            16 * 1024
+        },
         durability,
         ..Options::default()
     }
 }
 
-fn append_batch(log: &Log, first: u64) -> Lsn {
+fn append_batch(plan: Plan, log: &Log, first: u64) -> Lsn {
     let lsns = batch_from(first);
-    let payloads: Vec<Vec<u8>> = lsns.clone().map(payload).collect();
+    let payloads: Vec<Vec<u8>> = lsns.clone().map(|lsn| payload(plan, lsn)).collect();
     let last = if payloads.len() == 1 {
         log.append(&payloads[0]).unwrap()
     } else {
@@ -89,13 +106,17 @@ fn crash_child() {
         Ok("every") => Durability::EveryAppend,
         _ => Durability::OnSync,
     };
-    let log = Log::open(&dir, options(durability)).unwrap();
+    let plan = match std::env::var(PLAN_VAR).as_deref() {
+        Ok("large") => Plan::Large,
+        _ => Plan::Small,
+    };
+    let log = Log::open(&dir, options(plan, durability)).unwrap();
     let mut stdout = std::io::stdout().lock();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut next = log.last_lsn().0 + 1;
     // Bounded in case the parent never kills it.
     while next < 50_000 && Instant::now() < deadline {
-        let last = append_batch(&log, next);
+        let last = append_batch(plan, &log, next);
         next = last.0 + 1;
         let acked = match durability {
             Durability::EveryAppend => Some(last),
@@ -121,7 +142,7 @@ impl Rng {
     }
 }
 
-fn spawn_child(dir: &Path, durability: Durability) -> Child {
+fn spawn_child(plan: Plan, dir: &Path, durability: Durability) -> Child {
     let mode = if durability == Durability::EveryAppend {
         "every"
     } else {
@@ -131,6 +152,14 @@ fn spawn_child(dir: &Path, durability: Durability) -> Child {
         .args(["--exact", "crash_child", "--nocapture", "--ignored"])
         .env(DIR_VAR, dir)
         .env(DURABILITY_VAR, mode)
+        .env(
+            PLAN_VAR,
+            if plan == Plan::Large {
+                "large"
+            } else {
+                "small"
+            },
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -139,8 +168,14 @@ fn spawn_child(dir: &Path, durability: Durability) -> Child {
 
 /// Runs a child on `dir`, kills it after `acks_wanted` acknowledgements (then `delay`), and
 /// returns the highest LSN it acknowledged.
-fn run_and_kill(dir: &Path, durability: Durability, acks_wanted: u64, delay: Duration) -> u64 {
-    let mut child = spawn_child(dir, durability);
+fn run_and_kill(
+    plan: Plan,
+    dir: &Path,
+    durability: Durability,
+    acks_wanted: u64,
+    delay: Duration,
+) -> u64 {
+    let mut child = spawn_child(plan, dir, durability);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut acked = 0;
     let mut acks = 0;
@@ -170,14 +205,14 @@ fn run_and_kill(dir: &Path, durability: Durability, acks_wanted: u64, delay: Dur
 }
 
 /// Checks the records of `log` are exactly `1..=n` as planned, ending on a batch boundary.
-fn check_prefix(log: &Log, acked: u64) -> u64 {
+fn check_prefix(plan: Plan, log: &Log, acked: u64) -> u64 {
     let mut n = 0;
     for record in &log.reader() {
         let record = record.unwrap();
         assert_eq!(record.lsn, Lsn(n + 1), "a hole or a reordering in the log");
         assert_eq!(
             record.payload,
-            payload(record.lsn.0),
+            payload(plan, record.lsn.0),
             "wrong bytes at {}",
             record.lsn
         );
@@ -194,26 +229,26 @@ fn check_prefix(log: &Log, acked: u64) -> u64 {
 
 /// Reopens after a kill: read-only (changes nothing) and strict must agree with the writable
 /// recovery; returns the writable log and its last LSN.
-fn recover(dir: &Path, acked: u64) -> (Log, u64) {
-    let read_only = Log::open_read_only(dir, options(Durability::OnSync)).unwrap();
-    let seen = check_prefix(&read_only, acked);
+fn recover(plan: Plan, dir: &Path, acked: u64) -> (Log, u64) {
+    let read_only = Log::open_read_only(dir, options(plan, Durability::OnSync)).unwrap();
+    let seen = check_prefix(plan, &read_only, acked);
     drop(read_only);
     let strict = Options {
         recovery: RecoveryMode::Strict,
-        ..options(Durability::OnSync)
+        ..options(plan, Durability::OnSync)
     };
     match Log::open_read_only(dir, strict) {
-        Ok(log) => assert_eq!(check_prefix(&log, acked), seen),
+        Ok(log) => assert_eq!(check_prefix(plan, &log, acked), seen),
         Err(Error::TornTail { last_good_lsn, .. }) => assert!(last_good_lsn.0 <= seen),
         Err(other) => panic!("strict open after a kill: {other}"),
     }
-    let log = Log::open(dir, options(Durability::OnSync)).unwrap();
-    let n = check_prefix(&log, acked);
+    let log = Log::open(dir, options(plan, Durability::OnSync)).unwrap();
+    let n = check_prefix(plan, &log, acked);
     assert_eq!(n, seen, "read-only and writable recovery disagree");
     (log, n)
 }
 
-fn campaign(durability: Durability, seed: u64, dirs: u64) {
+fn campaign(plan: Plan, durability: Durability, seed: u64, dirs: u64) {
     let mut rng = Rng(seed);
     for _ in 0..dirs {
         let dir = tempfile::tempdir().unwrap();
@@ -221,13 +256,13 @@ fn campaign(durability: Durability, seed: u64, dirs: u64) {
         for _ in 0..3 {
             let acks = 1 + rng.below(40);
             let delay = Duration::from_millis(rng.below(3) * rng.below(15));
-            let acked = run_and_kill(dir.path(), durability, acks, delay);
-            let (log, n) = recover(dir.path(), acked);
+            let acked = run_and_kill(plan, dir.path(), durability, acks, delay);
+            let (log, n) = recover(plan, dir.path(), acked);
             // Appending continues with the next LSN, and the plan continues with it.
-            let last = append_batch(&log, n + 1);
+            let last = append_batch(plan, &log, n + 1);
             assert!(last.0 > n);
             log.close().unwrap();
-            let (log, after) = recover(dir.path(), last.0);
+            let (log, after) = recover(plan, dir.path(), last.0);
             assert_eq!(after, last.0);
             drop(log);
         }
@@ -236,10 +271,18 @@ fn campaign(durability: Durability, seed: u64, dirs: u64) {
 
 #[test]
 fn acknowledged_records_survive_sigkill_with_sync() {
-    campaign(Durability::OnSync, 0x1234_5678, 10);
+    campaign(Plan::Small, Durability::OnSync, 0x1234_5678, 10);
 }
 
 #[test]
 fn acknowledged_records_survive_sigkill_with_every_append() {
-    campaign(Durability::EveryAppend, 0x8765_4321, 10);
+    campaign(Plan::Small, Durability::EveryAppend, 0x8765_4321, 10);
+}
+
+/// Batches large enough to be written into the file with one `pwrite` once the log was
+/// synced after the previous one.
+#[test]
+fn acknowledged_large_batches_survive_sigkill() {
+    campaign(Plan::Large, Durability::OnSync, 0x0bad_cafe, 5);
+    campaign(Plan::Large, Durability::EveryAppend, 0xfeed_f00d, 5);
 }

@@ -936,6 +936,17 @@ impl MapWriter {
         self.write_pair(offset, bytes, &[]);
     }
 
+    /// Writes `bytes` at `offset` with one `pwrite` into the file whatever the mode (a copy
+    /// through the mapping when that fails): for a batch framed in a buffer.
+    ///
+    /// # Panics
+    /// As `write`.
+    pub fn write_through_file(&mut self, offset: usize, bytes: &[u8]) {
+        let through = std::mem::replace(&mut self.through_file, true);
+        self.write_pair(offset, bytes, &[]);
+        self.through_file = through;
+    }
+
     /// Writes `first` then `second` at `offset`, contiguously, with one bounds check.
     ///
     /// # Panics

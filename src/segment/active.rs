@@ -271,6 +271,42 @@ impl ActiveSegment {
         let offset = self.end;
         let header = record::encode_header_seeded(&self.check, lsn, KIND_DATA, flags, payload);
         self.writer.write_pair(offset, header.as_bytes(), payload);
+        self.wrote(lsn, offset, payload.len());
+    }
+
+    /// Writes the records of a batch (not yet published), the first with LSN `first_lsn`:
+    /// framed in `staging`, then written into the file with one `pwrite`
+    /// (`MapWriter::write_through_file`). The caller checked `room()` and `reserve`d.
+    pub fn write_staged<T: AsRef<[u8]>>(
+        &mut self,
+        first_lsn: u64,
+        records: &[T],
+        staging: &mut Vec<u8>,
+    ) {
+        let start = self.end;
+        staging.clear();
+        let count = records.len();
+        for (i, payload) in records.iter().enumerate() {
+            let payload = payload.as_ref();
+            let flags = if i + 1 < count {
+                FLAG_BATCH_CONTINUES
+            } else {
+                0
+            };
+            let lsn = first_lsn + i as u64;
+            let header = record::encode_header_seeded(&self.check, lsn, KIND_DATA, flags, payload);
+            let at = staging.len();
+            staging.extend_from_slice(header.as_bytes());
+            staging.extend_from_slice(payload);
+            staging.resize(at + framed_len(payload.len()), 0);
+            self.wrote(lsn, self.end, payload.len());
+        }
+        self.writer.write_through_file(start, staging);
+    }
+
+    /// Accounts for a data record just written at `offset`.
+    #[inline]
+    fn wrote(&mut self, lsn: u64, offset: usize, payload_len: usize) {
         if offset >= self.next_index_at {
             self.segment.push_index(IndexEntry::new(lsn, offset as u64));
             self.next_index_at = offset + INDEX_STRIDE;
@@ -282,7 +318,7 @@ impl ActiveSegment {
         self.counts.last_lsn = lsn;
         self.records_since_marker += 1;
         self.ended_clean = false;
-        self.end = offset + framed_len(payload.len());
+        self.end = offset + framed_len(payload_len);
     }
 
     /// Publishes everything written so far to readers.
@@ -424,6 +460,12 @@ impl ActiveSegment {
     /// The OS error.
     pub fn sync_all(&self) -> io::Result<()> {
         self.writer.mapping().sync_all()
+    }
+
+    /// True when everything written has been taken by a flush (`take_unsynced`).
+    #[must_use]
+    pub fn all_synced(&self) -> bool {
+        self.synced_to == self.end
     }
 
     /// The range written since the last call, to be flushed; the header is in the first.
