@@ -383,7 +383,9 @@ impl Mapping {
     /// fallocated space would otherwise read ahead the whole read-ahead window (8 MiB on
     /// these machines), zero-filling it inside that one fault, and the `msync` waiting behind
     /// it took over a millisecond every few MiB (docs/PERFORMANCE.md). Advice only: nothing
-    /// read or written changes, and a failure changes nothing either.
+    /// read or written changes, and a failure changes nothing either. Advice on part of a
+    /// mapping splits it into ranges, and `msync` syncs the file once per range it crosses:
+    /// callers keep their flushes inside one range.
     pub fn read_ahead(&self, range: Range<usize>, on: bool) {
         let end = range.end.min(self.len);
         if range.start < end {

@@ -480,6 +480,7 @@ impl Log {
                 .write_marker()
                 .map_err(|e| writer.no_blocks(e))?;
             let range = writer.active.take_unsynced();
+            writer.synced_from(range.start);
             let segment = writer.active.segment();
             (
                 Arc::clone(segment.mapping()),

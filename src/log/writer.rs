@@ -310,6 +310,10 @@ pub struct Writer {
     next_due: usize,
     /// Whether the active segment is written through the file (`set_through_file`).
     through_file: bool,
+    /// Whether the active segment's unwritten space still has the kernel's read-ahead: it is
+    /// turned off at the segment's first flush (`synced_from`), for a log that syncs; a log
+    /// filled in bulk keeps it, and the large pages it faults in at once.
+    read_ahead_on: bool,
     /// Faults pages in ahead of the write position.
     pager: Pager,
     /// Starts the write-out behind it: a second thread, so that faulting ahead never waits
@@ -352,6 +356,7 @@ impl Writer {
             pager_at: usize::MAX,
             next_due: usize::MAX,
             through_file: false,
+            read_ahead_on: true,
             pager: Pager::new("interstice-pager"),
             flusher: Pager::new("interstice-flusher"),
             sealing: None,
@@ -398,6 +403,7 @@ impl Writer {
     /// (early enough to be ready when it is needed, late enough that a log reopened or
     /// rotated often does not preallocate files it never uses).
     pub fn schedule_background(&mut self) {
+        self.read_ahead_on = true;
         let segment = self.active.segment();
         let start = crate::format::SEGMENT_HEADER_SIZE;
         self.prepare_at = start + (segment.capacity() - start) / 2;
@@ -452,6 +458,17 @@ impl Writer {
             self.pager_at = behind + PAGER_STEP;
         }
         self.next_due = self.prepare_at.min(self.pager_at);
+    }
+
+    /// Called with the start of each range a flush takes from the active segment: the first
+    /// time in a segment, turns off read-ahead from there on
+    /// (`ActiveSegment::fill_without_read_ahead`), so that no sync waits behind a fault that
+    /// reads ahead the whole window.
+    pub fn synced_from(&mut self, start: usize) {
+        if self.read_ahead_on {
+            self.read_ahead_on = false;
+            self.active.fill_without_read_ahead(start);
+        }
     }
 
     /// Stops the pagers, waiting for the job each is running (queued ones are dropped):

@@ -105,11 +105,6 @@ impl ActiveSegment {
     pub fn resume(segment: Arc<Segment>, scan: &Scan) -> ActiveSegment {
         let mut writer = segment.mapping().writer().expect("one writer per segment");
         writer.freeze(scan.end);
-        // Faults in the space the writer fills read nothing ahead (`Mapping::read_ahead`);
-        // what was written before stays read ahead, for replays of it.
-        segment
-            .mapping()
-            .read_ahead(scan.end..segment.capacity(), false);
         ActiveSegment {
             seed: segment.header().seed(),
             check: segment.header().binding().seeded(),
@@ -462,6 +457,19 @@ impl ActiveSegment {
         self.writer.mapping().sync_all()
     }
 
+    /// Turns the kernel's read-ahead off for the space this writer fills
+    /// (`Mapping::read_ahead`), from the page of `start`, where the range a flush took
+    /// begins: that flush and every later one stay inside the range so advised (`msync`
+    /// syncs the file once per range of its own advice that it crosses). What was written
+    /// before stays read ahead, for replays of it.
+    pub fn fill_without_read_ahead(&self, start: usize) {
+        let page = PAGE_SIZE as usize;
+        let from = start / page * page;
+        self.writer
+            .mapping()
+            .read_ahead(from..self.segment.capacity(), false);
+    }
+
     /// True when everything written has been taken by a flush (`take_unsynced`).
     #[must_use]
     pub fn all_synced(&self) -> bool {
@@ -644,6 +652,9 @@ impl ActiveSegment {
         }
         let map = Arc::clone(self.writer.mapping());
         self.take_unsynced();
+        // Read ahead again, for readers whose pages were evicted; first, so that the mapping
+        // is one range again and the flush below syncs the file once.
+        map.read_ahead(0..map.len(), true);
         map.release_pages(0..self.end);
         // All of the data, not only what no flush has taken yet: a flush leader may still be
         // writing a range it took, and the footer must not reach the disk before it. Flushes
@@ -655,8 +666,6 @@ impl ActiveSegment {
         let chain = chain_of(&map.frozen()[..self.end], self.seed);
         let info = self.write_tail(chain, footer::encode)?;
         self.give_back_unused();
-        // Read ahead again, for readers of the sealed segment whose pages were evicted.
-        map.read_ahead(0..map.len(), true);
         self.writer.freeze(map.len());
         self.sealed = true;
         self.room_end = 0;
