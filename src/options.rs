@@ -36,10 +36,10 @@ pub enum RecoveryMode {
 pub enum ReplayThreads {
     /// The replaying thread checks and hands over every record.
     One,
-    /// A second thread checks segments ahead of the one being handed over, which is then
-    /// walked without computing its checksums again: the same records, order and errors as
-    /// `One`, on two cores. Only for a replay of two segments or more, and not for a
-    /// `SkipCorrupt` log (whose walks pass over damage).
+    /// The walk is cut into pieces (at least 1 MiB each) that a second thread checks ahead
+    /// of the one being handed over, which is then walked without computing its checksums
+    /// again: the same records, order and errors as `One`, on two cores. Only for a replay
+    /// of two pieces or more, and not for a `SkipCorrupt` log (whose walks pass over damage).
     #[default]
     CheckAhead,
 }

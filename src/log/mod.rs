@@ -550,10 +550,11 @@ impl Log {
     /// the mapping. Each segment is released as soon as it has been walked, so memory use does
     /// not grow with the log. Returns the number of records handed over.
     ///
-    /// With `ReplayThreads::CheckAhead` (the default) and two segments or more to walk, a
-    /// helper thread checks the segments ahead of the one being handed over, and those are
-    /// walked without computing their checksums again; `consume` still runs on this thread
-    /// and sees the same records, in the same order, with the same errors.
+    /// With `ReplayThreads::CheckAhead` (the default) and more than 1 MiB to walk, the walk
+    /// is cut into pieces, a helper thread checks the pieces ahead of the one being handed
+    /// over, and those are walked without computing their checksums again; `consume` still
+    /// runs on this thread and sees the same records, in the same order, with the same
+    /// errors.
     ///
     /// # Errors
     /// The first error of `consume`, or `Error::Corrupt` converted into `E`.
