@@ -193,6 +193,8 @@ pub const PAGER_AHEAD: usize = 8 << 20;
 /// not synced between them, are copied. (Small in unit tests, so that the crash simulator's
 /// batches take both paths.)
 const STAGED_BATCH_MIN: usize = if cfg!(test) { 256 } else { 16 << 10 };
+/// The largest batch framed in a buffer: the buffer is kept for the next batch, so its size
+/// is bounded; larger batches are copied.
 const STAGED_BATCH_MAX: usize = 4 << 20;
 
 /// One piece of work for the pager.
