@@ -203,10 +203,20 @@ where
             // No thread: the replay claims every piece itself.
             claims.stop.store(true, Ordering::Release);
         }
-        let replayed = replay_claimed(views, from, &claims, consume);
-        claims.stop.store(true, Ordering::Release);
-        replayed
+        // Stops the helper however the replay ends: an error, or a panic of `consume`
+        // (the scope waits for the helper before the panic goes on).
+        let _stop = Stop(&claims.stop);
+        replay_claimed(views, from, &claims, consume)
     })
+}
+
+/// Raises the stop flag when dropped.
+struct Stop<'a>(&'a AtomicBool);
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 /// The replaying thread's side: each view in order, its pieces trusted when the helper found
@@ -234,11 +244,7 @@ where
         };
         first += len;
         for record in view.cursor(from).trusting(&trust) {
-            let handed = record.map_err(E::from).and_then(&mut *consume);
-            if let Err(error) = handed {
-                claims.stop.store(true, Ordering::Release);
-                return Err(error);
-            }
+            record.map_err(E::from).and_then(&mut *consume)?;
             count += 1;
         }
         walks.checked_ahead += trust.walks.get().checked_ahead;
@@ -462,14 +468,14 @@ mod tests {
     /// A consumer's own error.
     #[derive(Debug)]
     #[allow(dead_code)]
-    enum Stop {
+    enum Halt {
         Enough,
         Log(Error),
     }
 
-    impl From<Error> for Stop {
-        fn from(error: Error) -> Stop {
-            Stop::Log(error)
+    impl From<Error> for Halt {
+        fn from(error: Error) -> Halt {
+            Halt::Log(error)
         }
     }
 
@@ -482,11 +488,11 @@ mod tests {
         let result = replay_views(log.reader().into_views(), 0, true, &mut |record| {
             calls += 1;
             if record.lsn.0 == 100 {
-                return Err(Stop::Enough);
+                return Err(Halt::Enough);
             }
             Ok(())
         });
-        assert!(matches!(result, Err(Stop::Enough)), "{result:?}");
+        assert!(matches!(result, Err(Halt::Enough)), "{result:?}");
         assert_eq!(calls, 100);
     }
 
