@@ -106,6 +106,17 @@ pub fn encode_header(
     encode_header_seeded(&binding.seeded(), lsn, kind, flags, payload)
 }
 
+/// The flags of the record at `index` of a batch of `count`: every record but the last says
+/// the batch continues.
+#[must_use]
+pub const fn batch_flags(index: usize, count: usize) -> u8 {
+    if index + 1 < count {
+        FLAG_BATCH_CONTINUES
+    } else {
+        0
+    }
+}
+
 /// `encode_header` with a prepared checksum (the writer's per-record path).
 #[inline]
 pub fn encode_header_seeded(
@@ -184,9 +195,9 @@ pub fn parse_with<'a>(
     parse_checking(data, offset, Some(check), payload_max, check_payload)
 }
 
-/// `parse_seeded` without any checksum, for bytes that a checking walk with the same bounds
-/// passed whole a moment ago and that cannot have changed since (frozen bytes of a mapping):
-/// a replay's second pass over a segment another thread checked ahead of it. Ends, kinds and
+/// `parse_seeded` without any checksum, for bytes another walk checked a moment ago and that
+/// cannot have changed since (frozen bytes of a mapping): a replay's walk of a piece another
+/// thread checked ahead of it (`Segment::check_span`). Ends, kinds and
 /// bounds are decided as `parse_seeded` decides them.
 #[inline]
 #[must_use]

@@ -50,7 +50,7 @@ const PIECES_MAX: usize = 256;
 pub(crate) struct Walks {
     /// Pieces walked trusted, after the helper checked them.
     pub(crate) checked_ahead: usize,
-    /// Pieces the replaying thread checked itself.
+    /// Pieces the replaying thread checked itself (on one thread: the views it walked).
     pub(crate) checked_inline: usize,
 }
 
@@ -261,7 +261,10 @@ fn check_ahead(mut views: Vec<Option<View>>, claims: &Claims) {
         if claims.stop.load(Ordering::Acquire) {
             return;
         }
-        views[..piece.view].iter_mut().for_each(|v| *v = None);
+        // Every view has a piece: the one before this piece's is passed for good.
+        if let Some(passed) = piece.view.checked_sub(1) {
+            views[passed] = None;
+        }
         let Some(view) = &views[piece.view] else {
             continue;
         };

@@ -13,7 +13,7 @@ use crate::disk::file;
 use crate::disk::mmap::Mapping;
 use crate::error::{Error, Result};
 use crate::format::header::HeaderInfo;
-use crate::format::record::FLAG_BATCH_CONTINUES;
+use crate::format::record::batch_flags;
 use crate::format::{SEGMENT_HEADER_SIZE, framed_len, payload_capacity};
 use crate::ids::SegmentId;
 use crate::segment::active::{ActiveSegment, Cut, back_data};
@@ -757,11 +757,7 @@ impl Writer {
     fn copy_batch<T: AsRef<[u8]>>(&mut self, records: &[T]) {
         let count = records.len();
         for (i, payload) in records.iter().enumerate() {
-            let flags = if i + 1 < count {
-                FLAG_BATCH_CONTINUES
-            } else {
-                0
-            };
+            let flags = batch_flags(i, count);
             self.active.write(self.next_lsn, flags, payload.as_ref());
             self.next_lsn += 1;
         }

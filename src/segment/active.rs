@@ -283,11 +283,7 @@ impl ActiveSegment {
         let count = records.len();
         for (i, payload) in records.iter().enumerate() {
             let payload = payload.as_ref();
-            let flags = if i + 1 < count {
-                FLAG_BATCH_CONTINUES
-            } else {
-                0
-            };
+            let flags = record::batch_flags(i, count);
             let lsn = first_lsn + i as u64;
             let header = record::encode_header_seeded(&self.check, lsn, KIND_DATA, flags, payload);
             let at = staging.len();

@@ -41,7 +41,8 @@ impl Segment {
     }
 }
 
-/// Walks one segment's records in order, validating every checksum.
+/// Walks one segment's records in order, validating every checksum, except in the pieces
+/// another walk checked (`Cursor::trusting`).
 #[derive(Debug)]
 pub struct Cursor<'a> {
     segment: &'a Segment,
@@ -67,6 +68,7 @@ pub struct Cursor<'a> {
     trusted_until: usize,
     /// The next piece start at which to ask `trust`.
     next_cut: usize,
+    /// Keeps the bytes ahead of the walk prefetched.
     prefetch: Prefetch,
 }
 
@@ -131,8 +133,8 @@ impl<'a> Cursor<'a> {
         self
     }
 
-    /// Walks the pieces that `trust` vouches for without computing checksums: bytes that a
-    /// checking walk with the same bounds passed a moment ago, which cannot change while this
+    /// Walks the pieces that `trust` vouches for without computing checksums: bytes another
+    /// walk checked a moment ago (`Trust::checked_from`), which cannot change while this
     /// cursor lives (frozen bytes of a mapping). A piece is trusted only when this walk lands
     /// exactly on its start, so both walks read the same records. Everything else (ends,
     /// kinds, bounds, LSN order, agreement with a footer) is decided as in a checking walk,
