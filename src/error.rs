@@ -188,6 +188,33 @@ pub enum Error {
         /// The last LSN held.
         last: Lsn,
     },
+    /// A follower's log was truncated (a suffix removed, by `truncate_after`, a repair, or a
+    /// writer's recovery of a crash) below a record the follower had already handed out.
+    #[error(
+        "log {path} was truncated after LSN {kept}, below LSN {position} this follower had \
+         already read: the records it read after {kept} are gone; follow again from {kept}"
+    )]
+    FollowerTruncated {
+        /// The log directory.
+        path: PathBuf,
+        /// The last LSN the truncation kept.
+        kept: Lsn,
+        /// The last LSN the follower had handed out.
+        position: Lsn,
+    },
+    /// Retention removed records before a follower read them.
+    #[error(
+        "log {path} no longer holds LSN {needed}, the next record this follower needed: \
+         retention removed it{}", first.map_or(String::new(), |f| format!(" (the log starts at LSN {f})"))
+    )]
+    FollowerBehind {
+        /// The log directory.
+        path: PathBuf,
+        /// The LSN the follower needed next.
+        needed: Lsn,
+        /// The first LSN the log still holds, if known.
+        first: Option<Lsn>,
+    },
 }
 
 impl Error {

@@ -120,6 +120,7 @@ pub struct ReadmeDoctests;
 
 mod disk;
 pub mod error;
+pub mod follow;
 pub mod format;
 mod ids;
 mod log;
@@ -133,6 +134,7 @@ pub mod runtime;
 pub mod segment;
 
 pub use error::{Damage, Error, Result};
+pub use follow::{FollowMode, Follower, Waiting};
 pub use ids::{Lsn, SegmentId};
 pub use log::Log;
 pub use log::metrics::{Latencies, LogMetrics};

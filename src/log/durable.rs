@@ -4,7 +4,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::sync::Arc;
+
 use parking_lot::Mutex;
+
+use crate::disk::beacon::Beacon;
 
 /// A truncation epoch, read under the writer lock with the LSN a flush will cover.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,14 +21,23 @@ pub struct DurableLsn {
     /// The current epoch; its lock makes "check the epoch, then raise" one step against a
     /// truncation's "new epoch, then lower".
     epoch: Mutex<u64>,
+    /// Where followers read it, kept equal to `value` under the epoch lock.
+    mirror: Option<Arc<Beacon>>,
 }
 
 impl DurableLsn {
     /// Durable up to `lsn`, in the first epoch.
-    pub fn new(lsn: u64) -> DurableLsn {
+    pub fn new(lsn: u64, mirror: Option<Arc<Beacon>>) -> DurableLsn {
         DurableLsn {
             value: AtomicU64::new(lsn),
             epoch: Mutex::new(0),
+            mirror,
+        }
+    }
+
+    fn mirror(&self) {
+        if let Some(beacon) = &self.mirror {
+            beacon.set_durable(self.value.load(Ordering::Acquire));
         }
     }
 
@@ -48,7 +61,9 @@ impl DurableLsn {
         if *current != epoch.0 {
             return false;
         }
-        self.value.fetch_max(lsn, Ordering::AcqRel);
+        if self.value.fetch_max(lsn, Ordering::AcqRel) < lsn {
+            self.mirror();
+        }
         true
     }
 
@@ -59,6 +74,7 @@ impl DurableLsn {
         let mut epoch = self.epoch.lock();
         *epoch += 1;
         self.value.fetch_min(lsn, Ordering::AcqRel);
+        self.mirror();
     }
 }
 
@@ -68,7 +84,7 @@ mod tests {
 
     #[test]
     fn a_flush_read_before_a_truncation_raises_nothing() {
-        let durable = DurableLsn::new(10);
+        let durable = DurableLsn::new(10, None);
         let before = durable.epoch();
         durable.truncate(5);
         assert!(!durable.raise(before, 12));

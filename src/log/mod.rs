@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Mutex, MutexGuard, RwLock};
 
+use crate::disk::beacon::{BEACON_FILE, Beacon, Ends};
 use crate::disk::dir;
 use crate::error::{Error, Result};
 use crate::ids::{Lsn, SegmentId};
@@ -63,6 +64,8 @@ pub struct Log {
     poison_cause: Mutex<String>,
     report: RecoveryReport,
     lock: Option<File>,
+    /// Where the writer publishes its ends to followers (`None` when read-only).
+    beacon: Option<Arc<Beacon>>,
     /// Flush and seal latencies (the writer's counters live with it).
     timings: Arc<Timings>,
     open_time: std::time::Duration,
@@ -89,7 +92,12 @@ impl Log {
         crate::disk::file::create_dir_durably(dir)
             .map_err(|(e, path)| Error::io("create directory", path, e))?;
         let lock = dir::lock(dir)?;
-        let opened = recovery::recover(dir, &options, true)?;
+        let beacon =
+            Arc::new(Beacon::create(dir).map_err(|e| Error::io("map", dir.join(BEACON_FILE), e))?);
+        // Followers hold back until the open says which records it kept.
+        beacon.opening();
+        let opened =
+            recovery::recover(dir, &options, true).inspect_err(|_| beacon.open_failed())?;
         let log_id = opened.log_id.unwrap_or_else(new_log_id);
         let mut segments = opened.segments;
         // Sealed segments are never written again: no descriptor is kept for them.
@@ -153,18 +161,21 @@ impl Log {
             .map_err(|e| Error::io("msync", &active_path, e))?;
         writer.schedule_background();
         let last = next_lsn - 1;
+        beacon.set_log_id(log_id);
+        beacon.opened(last, Self::ends_of(&writer), last);
         Ok(Log {
             dir: dir.to_owned(),
             options,
             writer: Mutex::new(Some(writer)),
             segments: RwLock::new(segments),
             last_lsn: AtomicU64::new(last),
-            durable_lsn: DurableLsn::new(last),
+            durable_lsn: DurableLsn::new(last, Some(Arc::clone(&beacon))),
             group: GroupCommit::default(),
             poisoned: AtomicBool::new(false),
             poison_cause: Mutex::new(String::new()),
             report: opened.report,
             lock: Some(lock),
+            beacon: Some(beacon),
             timings,
             open_time: started.elapsed(),
         })
@@ -195,12 +206,13 @@ impl Log {
             writer: Mutex::new(None),
             segments: RwLock::new(opened.segments),
             last_lsn: AtomicU64::new(last),
-            durable_lsn: DurableLsn::new(last),
+            durable_lsn: DurableLsn::new(last, None),
             group: GroupCommit::default(),
             poisoned: AtomicBool::new(false),
             poison_cause: Mutex::new(String::new()),
             report: opened.report,
             lock: None,
+            beacon: None,
             timings: Arc::default(),
             open_time: started.elapsed(),
         })
@@ -326,6 +338,7 @@ impl Log {
             writer.reserve(len)?;
             let lsn = writer.write_one(payload);
             self.last_lsn.store(lsn, Ordering::Release);
+            self.publish(writer);
             lsn
         };
         if self.options.durability == Durability::EveryAppend {
@@ -363,6 +376,7 @@ impl Log {
             writer.reserve(len)?;
             let lsn = writer.write_batch(records);
             self.last_lsn.store(lsn, Ordering::Release);
+            self.publish(writer);
             lsn
         };
         if self.options.durability == Durability::EveryAppend {
@@ -401,8 +415,36 @@ impl Log {
         self.segments
             .write()
             .push(Arc::clone(writer.active.segment()));
+        self.publish(writer);
         writer.schedule_background();
         self.apply_retention(writer)
+    }
+
+    /// Where the writer's records end now.
+    fn ends_of(writer: &Writer) -> Ends {
+        Ends {
+            segment: writer.active.segment().id().0,
+            end: writer.active.end() as u64,
+            last: writer.next_lsn - 1,
+        }
+    }
+
+    /// Tells followers where the records end (under the writer lock).
+    #[inline]
+    fn publish(&self, writer: &Writer) {
+        if let Some(beacon) = &self.beacon {
+            beacon.publish(Self::ends_of(writer));
+        }
+    }
+
+    /// The writer's beacon, for followers in this process.
+    pub(crate) fn beacon(&self) -> Option<&Arc<Beacon>> {
+        self.beacon.as_ref()
+    }
+
+    /// The segments' list, for followers in this process.
+    pub(crate) fn segment_list(&self) -> Vec<Arc<Segment>> {
+        self.segments.read().clone()
     }
 
     /// Waits for a background seal and records what it made durable.

@@ -64,6 +64,8 @@ impl Log {
     /// after it in place (`docs/DESIGN_DECISIONS.md`, "Suffix truncation"). Readers already see
     /// the cut (`unfreeze_for_cut`).
     fn rewind_active(&self, writer: &mut Writer, x: u64, cut: &Cut) -> Result<()> {
+        // Followers first: before any byte of the removed records changes.
+        self.announce_cut(x);
         self.durable_lsn.truncate(x);
         self.last_lsn.store(x, Ordering::Release);
         writer.next_lsn = x + 1;
@@ -75,11 +77,13 @@ impl Log {
             .map_err(|e| self.poison(Error::io("msync", path, e)))?;
         // The rewind flushed every record kept, with a marker for them.
         self.durable_lsn.raise(self.durable_lsn.epoch(), x);
+        self.publish(writer);
         writer.schedule_background();
         Ok(())
     }
 
     fn cut_suffix(&self, writer: &mut Writer, x: u64) -> Result<()> {
+        self.announce_cut(x);
         let segments = self.segments.read().clone();
         // The segment that keeps the records up to `x`: the last one starting at or before
         // `x + 1`; when `x` precedes the log, the first one, superseded whole (it stays, so
@@ -110,7 +114,15 @@ impl Log {
         // The durable LSN first, so that it never exceeds the last LSN.
         self.durable_lsn.truncate(x);
         self.last_lsn.store(x, Ordering::Release);
+        self.publish(writer);
         Ok(())
+    }
+
+    /// Tells followers that only the records up to `x` stay.
+    fn announce_cut(&self, x: u64) {
+        if let Some(beacon) = self.beacon() {
+            beacon.cut(x);
+        }
     }
 
     /// Applies `options.retention` (called after each rotation, under the writer lock).

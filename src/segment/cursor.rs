@@ -133,6 +133,24 @@ impl<'a> Cursor<'a> {
         self
     }
 
+    /// Continues a walk that an earlier cursor over the same bytes left after the record of
+    /// LSN `last_lsn`, inside a batch it checked up to `batch_end` (`offset`, `batch_end`):
+    /// the next record must follow `last_lsn`, and the batch is not checked again.
+    #[must_use]
+    pub(crate) fn resuming(mut self, last_lsn: u64, batch_end: usize) -> Cursor<'a> {
+        self.last_lsn = last_lsn;
+        self.batch_end = batch_end;
+        self.from_index = false;
+        self
+    }
+
+    /// Where the walk stands: the offset of the next record, the end of the batch checked
+    /// ahead, and the LSN of the last record walked (0 when none), for `resuming`.
+    #[must_use]
+    pub(crate) fn position(&self) -> (usize, usize, u64) {
+        (self.offset, self.batch_end, self.last_lsn)
+    }
+
     /// Walks the pieces that `trust` vouches for without computing checksums: bytes another
     /// walk checked a moment ago (`Trust::checked_from`), which cannot change while this
     /// cursor lives (frozen bytes of a mapping). A piece is trusted only when this walk lands

@@ -1,0 +1,484 @@
+//! `Beacon`: the page through which a log's writer tells followers, in its own process and in
+//! others, where its records end and when that changes.
+//!
+//! A follower in another process maps the log's segments read-only and could check every
+//! record it finds, but it cannot tell a record the writer is still writing from a damaged one,
+//! nor know when to look again. The writer therefore publishes its ends in a small file of the
+//! log directory, `interstice.ends`, which every party maps shared: followers read it, and
+//! sleep on a futex word in it that the writer wakes. Nothing in it is durable or needed for
+//! recovery (it is never synced; a log without it is whole), and followers trust none of it
+//! blindly: every record is still checked.
+//!
+//! This is the crate's second module with `unsafe` code, because neither std nor memmap2
+//! offers atomics over memory shared between processes, nor futexes, nor `membarrier`: the
+//! words of the page are used as `AtomicU64`/`AtomicU32` through pointers into the mapping,
+//! and three system calls are made directly.
+//!
+//! # Layout (little-endian words of 8 bytes)
+//!
+//! | word | what |
+//! |---|---|
+//! | 0 | magic `ISTCENDS` |
+//! | 1 | version (1) |
+//! | 2 | the log's id (as in its segment headers) |
+//! | 3 | sequence of the ends (odd while the writer changes them: a seqlock) |
+//! | 4, 5, 6 | the ends: active segment id, end of its published data, last appended LSN |
+//! | 7 | the durable LSN |
+//! | 8 | epoch: raised by each suffix truncation and each writer's open |
+//! | 9 | 1 while a writer is opening (recovering) the log |
+//! | 10 | 1 when the writer pays a full barrier per publication (no `membarrier`) |
+//! | 11 | appended channel: wake counter (low half), sleepers flag (high half) |
+//! | 12 | durable channel: the same |
+//! | 16..80 | the LSN each epoch kept (truncated to), by epoch modulo 64 |
+//!
+//! # Waking without a barrier per append
+//!
+//! A follower about to sleep raises its channel's sleepers flag, then looks at the ends again,
+//! then sleeps on the wake counter; the writer, after publishing, wakes the channel if the
+//! flag is up. For no wake-up to be lost, each side needs a full barrier between its store and
+//! its load (Dekker's pattern). The writer's side runs per append, so it pays only a compiler
+//! barrier, and the follower's side issues `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, which
+//! runs a full barrier on every running thread of every process that registered for it, as the
+//! writer does when it creates the beacon. Where the kernel lacks it, the writer says so in
+//! word 10 and pays a full fence per publication instead.
+#![allow(unsafe_code)]
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, compiler_fence, fence};
+use std::time::Duration;
+
+/// File name of the beacon in a log directory.
+pub const BEACON_FILE: &str = "interstice.ends";
+
+const SIZE: usize = 4096;
+const MAGIC: u64 = u64::from_le_bytes(*b"ISTCENDS");
+const VERSION: u64 = 1;
+
+const W_MAGIC: usize = 0;
+const W_VERSION: usize = 1;
+const W_LOG_ID: usize = 2;
+const W_SEQ: usize = 3;
+const W_SEGMENT: usize = 4;
+const W_END: usize = 5;
+const W_LAST: usize = 6;
+const W_DURABLE: usize = 7;
+const W_EPOCH: usize = 8;
+const W_OPENING: usize = 9;
+const W_FENCED: usize = 10;
+const W_APPENDED: usize = 11;
+const W_DURABLE_CHANNEL: usize = 12;
+const W_KEPT: usize = 16;
+/// How many epochs back the LSN each kept is remembered.
+pub const EPOCHS_KEPT: u64 = 64;
+
+const MEMBARRIER_CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
+const MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: libc::c_int = 1 << 2;
+
+/// Where the writer's records end, as one consistent reading.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ends {
+    /// The active segment's id.
+    pub segment: u64,
+    /// The end of the data published in it (a byte offset in its file).
+    pub end: u64,
+    /// The last LSN appended.
+    pub last: u64,
+}
+
+/// What a follower waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// New ends (appends, rotations).
+    Appended,
+    /// A new durable LSN.
+    Durable,
+}
+
+/// The mapped beacon of one log directory.
+#[derive(Debug)]
+pub struct Beacon {
+    map: memmap2::MmapRaw,
+    role: Role,
+}
+
+/// Who mapped a beacon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// The log's writer: it publishes.
+    Writer,
+    /// A follower; `can_sleep` when its mapping is writable (it may raise a sleepers flag).
+    Follower { can_sleep: bool },
+}
+
+impl Beacon {
+    /// Opens (or creates) the beacon of `dir` for the log's writer, keeping the
+    /// file, and so the futex words followers sleep on, when it is already a beacon.
+    ///
+    /// # Errors
+    /// The OS error of creating, sizing or mapping the file.
+    pub fn create(dir: &Path) -> io::Result<Beacon> {
+        let path = dir.join(BEACON_FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        if file.metadata()?.len() != SIZE as u64 {
+            file.set_len(0)?;
+            file.set_len(SIZE as u64)?;
+        }
+        let map = memmap2::MmapOptions::new().len(SIZE).map_raw(&file)?;
+        let beacon = Beacon {
+            map,
+            role: Role::Writer,
+        };
+        let known = beacon.word(W_MAGIC).load(Ordering::Acquire) == MAGIC
+            && beacon.word(W_VERSION).load(Ordering::Acquire) == VERSION;
+        if !known {
+            for word in W_VERSION..SIZE / 8 {
+                beacon.word(word).store(0, Ordering::Relaxed);
+            }
+            beacon.word(W_VERSION).store(VERSION, Ordering::Relaxed);
+            beacon.word(W_MAGIC).store(MAGIC, Ordering::Release);
+        }
+        // SAFETY: a plain system call with integer arguments; its failure is handled.
+        let registered = unsafe {
+            libc::syscall(
+                libc::SYS_membarrier,
+                MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
+                0,
+            )
+        } == 0;
+        beacon
+            .word(W_FENCED)
+            .store(u64::from(!registered), Ordering::Release);
+        Ok(beacon)
+    }
+
+    /// Maps the beacon of `dir` for a follower: `None` when there is none, or when it is not
+    /// (or not yet) a whole beacon of this version. The follower maps it writable when it may,
+    /// to raise a sleepers flag before it sleeps (it writes nothing else, and nothing of the
+    /// log); without write permission it maps it read-only and polls instead of sleeping.
+    ///
+    /// # Errors
+    /// The OS error of opening or mapping an existing file.
+    pub fn open(dir: &Path) -> io::Result<Option<Beacon>> {
+        let path = dir.join(BEACON_FILE);
+        let opened = OpenOptions::new().read(true).write(true).open(&path);
+        let (file, can_sleep) = match opened {
+            Ok(file) => (file, true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => match File::open(&path) {
+                Ok(file) => (file, false),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+        if file.metadata()?.len() != SIZE as u64 {
+            return Ok(None);
+        }
+        let mut options = memmap2::MmapOptions::new();
+        options.len(SIZE);
+        let map = if can_sleep {
+            options.map_raw(&file)?
+        } else {
+            options.map_raw_read_only(&file)?
+        };
+        let beacon = Beacon {
+            map,
+            role: Role::Follower { can_sleep },
+        };
+        let whole = beacon.word(W_MAGIC).load(Ordering::Acquire) == MAGIC
+            && beacon.word(W_VERSION).load(Ordering::Acquire) == VERSION;
+        Ok(whole.then_some(beacon))
+    }
+
+    fn word(&self, index: usize) -> &AtomicU64 {
+        assert!(index < SIZE / 8);
+        // SAFETY: the mapping is `SIZE` bytes, page-aligned, and lives as long as `self`, so
+        // word `index` is in bounds and 8-byte aligned. It is only ever accessed atomically,
+        // by this process and by others (memory shared through the page cache). Atomic loads
+        // of a read-only mapping are allowed (std's "atomic accesses to read-only memory":
+        // lock-free loads of at most 8 bytes); stores go through writable mappings only.
+        unsafe { &*self.map.as_ptr().add(index * 8).cast::<AtomicU64>() }
+    }
+
+    fn half(&self, index: usize, high: bool) -> &AtomicU32 {
+        assert!(index < SIZE / 8);
+        let offset = index * 8 + if high { 4 } else { 0 };
+        // SAFETY: as for `word`: in bounds, 4-byte aligned, accessed atomically only.
+        unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU32>() }
+    }
+
+    fn channel_words(&self, channel: Channel) -> (&AtomicU32, &AtomicU32) {
+        let index = match channel {
+            Channel::Appended => W_APPENDED,
+            Channel::Durable => W_DURABLE_CHANNEL,
+        };
+        (self.half(index, false), self.half(index, true))
+    }
+
+    /// The log id the writer wrote.
+    #[must_use]
+    pub fn log_id(&self) -> u64 {
+        self.word(W_LOG_ID).load(Ordering::Acquire)
+    }
+
+    // ---- The writer's side: every call below is made under the writer's lock, except
+    // `set_durable`, which its caller serializes.
+
+    /// Publishes new ends (an append, a rotation).
+    #[inline]
+    pub fn publish(&self, ends: Ends) {
+        debug_assert_eq!(self.role, Role::Writer);
+        let seq = self.word(W_SEQ);
+        let at = seq.load(Ordering::Relaxed);
+        seq.store(at | 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.word(W_SEGMENT).store(ends.segment, Ordering::Relaxed);
+        self.word(W_END).store(ends.end, Ordering::Relaxed);
+        self.word(W_LAST).store(ends.last, Ordering::Relaxed);
+        seq.store((at | 1) + 1, Ordering::Release);
+        self.wake_if_asleep(Channel::Appended);
+    }
+
+    /// Publishes a new durable LSN.
+    pub fn set_durable(&self, lsn: u64) {
+        debug_assert_eq!(self.role, Role::Writer);
+        self.word(W_DURABLE).store(lsn, Ordering::Release);
+        self.wake_if_asleep(Channel::Durable);
+    }
+
+    /// A writer starts opening the log: until `opened`, recovery may remove records past the
+    /// durable LSN, which followers must not yield meanwhile.
+    pub fn opening(&self) {
+        debug_assert_eq!(self.role, Role::Writer);
+        let epoch = self.word(W_EPOCH).load(Ordering::Relaxed) + 1;
+        // Until `opened` says what was kept, what a recovery cut short keeps at least: every
+        // durable record.
+        let durable = self.word(W_DURABLE).load(Ordering::Relaxed);
+        self.kept_slot(epoch).store(durable, Ordering::Relaxed);
+        self.word(W_OPENING).store(1, Ordering::Relaxed);
+        self.word(W_EPOCH).store(epoch, Ordering::Release);
+        // Before recovery changes any byte a follower may be reading.
+        fence(Ordering::SeqCst);
+    }
+
+    /// The writer's open failed: recovery changed nothing followers read beyond the durable
+    /// LSN that `opening` recorded as kept.
+    pub fn open_failed(&self) {
+        self.word(W_OPENING).store(0, Ordering::Release);
+        self.wake_all();
+    }
+
+    /// Records the log's id (known once recovery has read the segments).
+    pub fn set_log_id(&self, log_id: u64) {
+        self.word(W_LOG_ID).store(log_id, Ordering::Release);
+    }
+
+    /// The writer opened the log, keeping every record up to `kept`.
+    pub fn opened(&self, kept: u64, ends: Ends, durable: u64) {
+        let epoch = self.word(W_EPOCH).load(Ordering::Relaxed);
+        self.kept_slot(epoch).store(kept, Ordering::Release);
+        self.publish(ends);
+        self.set_durable(durable);
+        self.word(W_OPENING).store(0, Ordering::Release);
+        self.wake_all();
+    }
+
+    /// A suffix truncation keeps the records up to `kept` only: call it before any byte of
+    /// the removed records changes.
+    pub fn cut(&self, kept: u64) {
+        debug_assert_eq!(self.role, Role::Writer);
+        // Followers that see the new epoch and read the ends again must not take the old
+        // last LSN for one still there: until the truncation publishes its own ends, none
+        // past `kept` is.
+        let ends = self.ends();
+        self.publish(Ends {
+            last: ends.last.min(kept),
+            ..ends
+        });
+        let epoch = self.word(W_EPOCH).load(Ordering::Relaxed) + 1;
+        self.kept_slot(epoch).store(kept, Ordering::Relaxed);
+        self.word(W_EPOCH).store(epoch, Ordering::Release);
+        fence(Ordering::SeqCst);
+        self.wake_all();
+    }
+
+    fn kept_slot(&self, epoch: u64) -> &AtomicU64 {
+        self.word(W_KEPT + (epoch % EPOCHS_KEPT) as usize)
+    }
+
+    #[inline]
+    fn wake_if_asleep(&self, channel: Channel) {
+        if self.word(W_FENCED).load(Ordering::Relaxed) != 0 {
+            fence(Ordering::SeqCst);
+        } else {
+            // The followers' `membarrier` stands for the fence here (module docs).
+            compiler_fence(Ordering::SeqCst);
+        }
+        let (_, asleep) = self.channel_words(channel);
+        if asleep.load(Ordering::Relaxed) != 0 {
+            self.wake(channel);
+        }
+    }
+
+    #[cold]
+    fn wake(&self, channel: Channel) {
+        let (counter, asleep) = self.channel_words(channel);
+        asleep.store(0, Ordering::Relaxed);
+        counter.fetch_add(1, Ordering::SeqCst);
+        futex_wake(counter);
+    }
+
+    fn wake_all(&self) {
+        self.wake(Channel::Appended);
+        self.wake(Channel::Durable);
+    }
+
+    // ---- The followers' side.
+
+    /// The ends, read consistently.
+    #[must_use]
+    pub fn ends(&self) -> Ends {
+        let seq = self.word(W_SEQ);
+        loop {
+            let before = seq.load(Ordering::Acquire);
+            if before & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let ends = Ends {
+                segment: self.word(W_SEGMENT).load(Ordering::Relaxed),
+                end: self.word(W_END).load(Ordering::Relaxed),
+                last: self.word(W_LAST).load(Ordering::Relaxed),
+            };
+            fence(Ordering::Acquire);
+            if seq.load(Ordering::Relaxed) == before {
+                return ends;
+            }
+        }
+    }
+
+    /// The durable LSN.
+    #[must_use]
+    pub fn durable(&self) -> u64 {
+        self.word(W_DURABLE).load(Ordering::Acquire)
+    }
+
+    /// The epoch and whether a writer is opening the log. Read after reading a record's bytes
+    /// (with `after_read`): unchanged since before them, the bytes were not being removed.
+    #[must_use]
+    pub fn epoch(&self) -> (u64, bool) {
+        let epoch = self.word(W_EPOCH).load(Ordering::Acquire);
+        let opening = self.word(W_OPENING).load(Ordering::Acquire) != 0;
+        (epoch, opening)
+    }
+
+    /// Orders the reads of a record's bytes before the next `epoch` (a seqlock's reader).
+    #[inline]
+    pub fn after_read() {
+        fence(Ordering::Acquire);
+    }
+
+    /// The lowest LSN kept by the epochs after `since` up to `now`; `None` when more than
+    /// `EPOCHS_KEPT` passed (their cuts are forgotten).
+    #[must_use]
+    pub fn kept_since(&self, since: u64, now: u64) -> Option<u64> {
+        if now.wrapping_sub(since) > EPOCHS_KEPT {
+            return None;
+        }
+        let kept = (since + 1..=now)
+            .map(|epoch| self.kept_slot(epoch).load(Ordering::Acquire))
+            .min();
+        // The slots read are still those epochs' only if the writer did not lap them.
+        let (after, _) = self.epoch();
+        if after.wrapping_sub(since) > EPOCHS_KEPT {
+            return None;
+        }
+        Some(kept.unwrap_or(u64::MAX))
+    }
+
+    /// The wake counter of `channel`, to pass to `sleep` after looking at the ends again.
+    #[must_use]
+    pub fn wake_count(&self, channel: Channel) -> u32 {
+        self.channel_words(channel).0.load(Ordering::Acquire)
+    }
+
+    /// Announces a sleeper on `channel`; false when this follower cannot sleep (a read-only
+    /// mapping: it polls). After it, look at the ends (or the durable LSN) again, then `sleep`
+    /// if nothing changed.
+    #[must_use]
+    pub fn prepare_sleep(&self, channel: Channel) -> bool {
+        if self.role == (Role::Follower { can_sleep: false }) {
+            return false;
+        }
+        let (_, asleep) = self.channel_words(channel);
+        asleep.store(1, Ordering::Relaxed);
+        self.heavy_barrier();
+        true
+    }
+
+    fn heavy_barrier(&self) {
+        if self.word(W_FENCED).load(Ordering::Relaxed) != 0 {
+            fence(Ordering::SeqCst);
+            return;
+        }
+        // SAFETY: a plain system call with integer arguments.
+        let done =
+            unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) };
+        if done != 0 {
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    /// Sleeps until `channel` is woken after `seen` was read, or `timeout` passes (spurious
+    /// wake-ups are possible: look again after it).
+    pub fn sleep(&self, channel: Channel, seen: u32, timeout: Duration) {
+        let (counter, _) = self.channel_words(channel);
+        futex_wait(counter, seen, timeout);
+    }
+}
+
+/// Sleeps on `word` while it holds `expected`, at most `timeout`.
+fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+    let spec = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
+    };
+    // SAFETY: `word` is a valid, aligned 32-bit word that outlives the call (the kernel only
+    // reads it), and `spec` a valid timespec. The futex is shared (no FUTEX_PRIVATE_FLAG):
+    // the word lives in a file mapped by other processes. Every outcome (woken, timed out,
+    // interrupted, value changed) is handled by the caller looking again.
+    let _ = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            &raw const spec,
+            std::ptr::null::<u32>(),
+            0,
+        )
+    };
+}
+
+/// Wakes every sleeper on `word`.
+fn futex_wake(word: &AtomicU32) {
+    // SAFETY: as for `futex_wait`; FUTEX_WAKE only uses the word's address.
+    let _ = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            i32::MAX,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0,
+        )
+    };
+}

@@ -1,0 +1,507 @@
+//! `Follower`: a reader that waits for each new record as it is appended or made durable, in
+//! the writer's process or in another one that opened the log read-only.
+
+mod segments;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::disk::beacon::{Beacon, Channel, Ends};
+use crate::error::{Error, Result};
+use crate::format::SEGMENT_HEADER_SIZE;
+use crate::ids::{Lsn, SegmentId};
+use crate::log::Log;
+use crate::segment::{Record, Segment};
+
+/// Which records a follower hands out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FollowMode {
+    /// Only records at or below the durable LSN: never one that a crash may discard.
+    #[default]
+    Durable,
+    /// Every record as soon as the writer publishes it, durable or not: the lowest latency.
+    /// A crash of the writer may discard records already handed out; the follower then
+    /// reports `Error::FollowerTruncated` rather than go on past them.
+    Appended,
+}
+
+/// How a follower waits for the next record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Waiting {
+    /// Sleeps on a futex the writer wakes (polls every millisecond where it cannot).
+    #[default]
+    Block,
+    /// Spins on the published ends: the lowest latency, at the cost of a core.
+    Spin,
+}
+
+/// A reader that follows the log: each record once, in LSN order, across rotations, seals and
+/// retention, waiting for records not yet there. Made by `Log::follow`.
+///
+/// Every record's checksums are checked, as a reader's are: what the writer publishes says
+/// only where to look. A record borrows the follower until the next call.
+#[derive(Debug)]
+pub struct Follower<'a> {
+    log: &'a Log,
+    mode: FollowMode,
+    waiting: Waiting,
+    beacon: Option<Arc<Beacon>>,
+    /// The beacon's epoch the position is valid in.
+    epoch: u64,
+    /// The writer's ends and durable LSN, as last read.
+    ends: Ends,
+    durable: u64,
+    /// The segment being walked, and where in it.
+    segment: Option<Arc<Segment>>,
+    offset: usize,
+    batch_end: usize,
+    /// The LSN of the last record the walk passed in this segment (0 before any).
+    walked: u64,
+    /// Whether it follows from the first record held (`Lsn::ZERO`).
+    from_start: bool,
+    /// The end of the segment's data once it is no longer the active one.
+    finished_end: Option<usize>,
+    /// The segment after it, once needed.
+    next: Option<Arc<Segment>>,
+    /// The last LSN handed out (the LSN before the first wanted, before any).
+    last: u64,
+    /// Records handed out.
+    yielded: u64,
+    log_id: Option<u64>,
+}
+
+/// Where the next record is, found by `Follower::find`.
+#[derive(Clone, Copy, Debug)]
+struct Found {
+    lsn: u64,
+    offset: usize,
+    payload: usize,
+    len: usize,
+}
+
+/// Why no record is there now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    /// Until the writer publishes more.
+    Change,
+    /// Until something the writer does not announce (a segment named, a seal's footer, a
+    /// beacon created): look again shortly.
+    Poll,
+}
+
+/// How long a follower waits between looks when it cannot sleep on the beacon.
+const POLL: Duration = Duration::from_millis(1);
+
+impl Log {
+    /// A follower of this log, from LSN `from` (`Lsn::ZERO`: from the first record held).
+    /// On a log opened read-only, it follows the writer of another process through the
+    /// log's beacon (docs/FOLLOWERS.md), and may start before that writer has written
+    /// anything.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use interstice::{FollowMode, Log, Lsn, Options};
+    /// # let dir = tempfile::tempdir()?;
+    /// let log = Log::open(dir.path(), Options::default())?;
+    /// let mut follower = log.follow(Lsn::ZERO, FollowMode::Durable);
+    /// log.append(b"not yet durable")?;
+    /// assert!(follower.try_next()?.is_none());
+    /// log.sync()?;
+    /// let record = follower.next(Duration::from_secs(1))?.expect("durable now");
+    /// assert_eq!(record.payload, b"not yet durable");
+    /// # Ok::<(), interstice::Error>(())
+    /// ```
+    #[must_use]
+    pub fn follow(&self, from: Lsn, mode: FollowMode) -> Follower<'_> {
+        let beacon = self.beacon().cloned();
+        let (ends, durable, epoch) = match &beacon {
+            Some(beacon) => (beacon.ends(), beacon.durable(), beacon.epoch().0),
+            None => self.ends_at_open(),
+        };
+        Follower {
+            log: self,
+            mode,
+            waiting: Waiting::Block,
+            beacon,
+            epoch,
+            ends,
+            durable,
+            segment: None,
+            offset: SEGMENT_HEADER_SIZE,
+            batch_end: 0,
+            walked: 0,
+            from_start: from == Lsn::ZERO,
+            finished_end: None,
+            next: None,
+            last: from.0.saturating_sub(1),
+            yielded: 0,
+            log_id: None,
+        }
+    }
+
+    /// The ends of a read-only log as it was opened, for a follower until a beacon appears.
+    fn ends_at_open(&self) -> (Ends, u64, u64) {
+        let list = self.segment_list();
+        let ends = list.last().map_or_else(Ends::default, |active| Ends {
+            segment: active.id().0,
+            end: active.data_end() as u64,
+            last: self.last_lsn().0,
+        });
+        (ends, self.last_lsn().0, 0)
+    }
+}
+
+impl<'a> Follower<'a> {
+    /// Sets how it waits (`Waiting::Block` by default).
+    #[must_use]
+    pub fn waiting(mut self, waiting: Waiting) -> Follower<'a> {
+        self.waiting = waiting;
+        self
+    }
+
+    /// The last LSN handed out (before the first record, the one before `from`).
+    #[must_use]
+    pub fn position(&self) -> Lsn {
+        Lsn(self.last)
+    }
+
+    /// The writer's last LSN and durable LSN, as this follower last read them: how far behind
+    /// it is.
+    #[must_use]
+    pub fn writer_ends(&self) -> (Lsn, Lsn) {
+        (Lsn(self.ends.last), Lsn(self.durable))
+    }
+
+    /// The next record if one is there now; never waits.
+    ///
+    /// # Errors
+    /// `Error::Corrupt` naming the file and offset of a damaged record;
+    /// `Error::FollowerTruncated` when the log was truncated below a record already handed
+    /// out; `Error::FollowerBehind` when retention removed the next record before it was
+    /// read; `Error::Io` or `Error::NotALog` for a segment that cannot be opened.
+    pub fn try_next(&mut self) -> Result<Option<Record<'_>>> {
+        loop {
+            if let Ok(found) = self.find()? {
+                return Ok(Some(self.record(found)));
+            }
+            if !self.refresh()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The next record, waiting up to `timeout` for it; `None` when none came.
+    ///
+    /// # Errors
+    /// As `try_next`.
+    pub fn next(&mut self, timeout: Duration) -> Result<Option<Record<'_>>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let pending = match self.find()? {
+                Ok(found) => return Ok(Some(self.record(found))),
+                Err(pending) => pending,
+            };
+            if self.refresh()? {
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            self.wait(pending, deadline - now);
+        }
+    }
+
+    fn record(&self, found: Found) -> Record<'_> {
+        let segment = self.segment.as_ref().expect("a record was found in it");
+        let bytes = segment.mapping().frozen();
+        Record {
+            lsn: Lsn(found.lsn),
+            payload: &bytes[found.payload..found.payload + found.len],
+            segment: segment.id(),
+            offset: found.offset as u64,
+        }
+    }
+
+    /// The next record within what was last read of the writer's ends, or why there is none.
+    fn find(&mut self) -> Result<std::result::Result<Found, Pending>> {
+        loop {
+            let Some(segment) = self.segment.clone() else {
+                if !self.locate()? {
+                    return Ok(Err(Pending::Poll));
+                }
+                continue;
+            };
+            let id = segment.id().0;
+            if id > self.ends.segment {
+                return Ok(Err(Pending::Change));
+            }
+            let finished = id < self.ends.segment;
+            let (end, lsn_end) = if finished {
+                let Some(end) = self.finished_end(&segment) else {
+                    return Ok(Err(Pending::Poll));
+                };
+                let Some(next) = self.successor(&segment)? else {
+                    return Ok(Err(Pending::Poll));
+                };
+                (end, next.base_lsn())
+            } else {
+                (
+                    usize::try_from(self.ends.end).unwrap_or(usize::MAX),
+                    u64::MAX,
+                )
+            };
+            let visible = match self.mode {
+                FollowMode::Durable => self.durable.min(self.ends.last),
+                FollowMode::Appended => self.ends.last,
+            };
+            let bound = lsn_end.min(visible.saturating_add(1));
+            let walks_to_end = finished && bound == lsn_end;
+            if self.last.saturating_add(1) >= bound && !walks_to_end {
+                return Ok(Err(Pending::Change));
+            }
+            let item = {
+                let cursor = segment.cursor(self.offset, end, bound, self.last + 1, false);
+                let mut cursor = if self.walked > 0 {
+                    cursor.resuming(self.walked, self.batch_end)
+                } else {
+                    cursor
+                };
+                let item = cursor.next();
+                let position = cursor.position();
+                item.map(|item| {
+                    item.map(|record| {
+                        let bytes = segment.mapping().frozen();
+                        Found {
+                            lsn: record.lsn.0,
+                            offset: usize::try_from(record.offset).unwrap_or(usize::MAX),
+                            payload: record.payload.as_ptr() as usize - bytes.as_ptr() as usize,
+                            len: record.payload.len(),
+                        }
+                    })
+                })
+                .map_or(Ok((None, position)), |item| {
+                    item.map(|f| (Some(f), position))
+                })
+            };
+            // Bytes read while the writer removed them (a truncation, a recovery) prove
+            // nothing: look again from where the position still holds.
+            if self.epoch_moved() {
+                self.resync()?;
+                continue;
+            }
+            let (found, (offset, batch_end, walked)) = item?;
+            if walked > 0 {
+                (self.offset, self.batch_end, self.walked) = (offset, batch_end, walked);
+            }
+            match found {
+                Some(found) => {
+                    self.last = found.lsn;
+                    self.yielded += 1;
+                    return Ok(Ok(found));
+                }
+                None if walks_to_end => self.enter_next(),
+                None => return Ok(Err(Pending::Change)),
+            }
+        }
+    }
+
+    /// Moves to the segment after the finished one.
+    fn enter_next(&mut self) {
+        self.segment = self.next.take();
+        self.offset = SEGMENT_HEADER_SIZE;
+        self.batch_end = 0;
+        self.walked = 0;
+        self.finished_end = None;
+    }
+
+    /// True when the writer started a truncation or an open since the position was taken.
+    fn epoch_moved(&self) -> bool {
+        let Some(beacon) = &self.beacon else {
+            return false;
+        };
+        Beacon::after_read();
+        let (epoch, opening) = beacon.epoch();
+        epoch != self.epoch || opening
+    }
+
+    /// After the epoch moved: fails if what the truncations kept is below a record handed
+    /// out, else takes the new epoch (the position stays: the records up to it are unchanged).
+    fn resync(&mut self) -> Result<bool> {
+        let Some(beacon) = self.beacon.clone() else {
+            return Ok(false);
+        };
+        let (epoch, opening) = beacon.epoch();
+        if opening {
+            return Ok(false);
+        }
+        if epoch == self.epoch {
+            return Ok(true);
+        }
+        let kept = beacon.kept_since(self.epoch, epoch).unwrap_or(0);
+        if self.yielded > 0 && kept < self.last {
+            return Err(Error::FollowerTruncated {
+                path: self.log.dir().to_owned(),
+                kept: Lsn(kept),
+                position: Lsn(self.last),
+            });
+        }
+        if self.yielded == 0 && kept < self.last {
+            // Nothing handed out yet: wait for the LSNs asked for, whichever records get them.
+            self.segment = None;
+        }
+        self.epoch = epoch;
+        self.next = None;
+        self.finished_end = None;
+        // Ends read before the truncation may name records it removed.
+        self.ends = beacon.ends();
+        self.durable = beacon.durable();
+        Ok(true)
+    }
+
+    /// Reads the writer's ends again; true when something changed.
+    fn refresh(&mut self) -> Result<bool> {
+        if self.beacon.is_none() {
+            self.beacon = self.find_beacon()?;
+            let Some(beacon) = &self.beacon else {
+                return Ok(false);
+            };
+            self.epoch = beacon.epoch().0;
+        }
+        let beacon = Arc::clone(self.beacon.as_ref().expect("set above"));
+        let (epoch, opening) = beacon.epoch();
+        if opening {
+            return Ok(false);
+        }
+        if epoch != self.epoch {
+            self.resync()?;
+        }
+        let ends = beacon.ends();
+        let durable = beacon.durable();
+        let changed = ends != self.ends || durable != self.durable;
+        self.ends = ends;
+        self.durable = durable;
+        Ok(changed)
+    }
+
+    /// The beacon of a read-only log's directory, once a writer created it for this log.
+    fn find_beacon(&mut self) -> Result<Option<Arc<Beacon>>> {
+        let dir = self.log.dir();
+        let Some(beacon) =
+            Beacon::open(dir).map_err(|e| Error::io("map", dir.join(BEACON_NAME), e))?
+        else {
+            return Ok(None);
+        };
+        let (_, opening) = beacon.epoch();
+        if opening || beacon.log_id() == 0 {
+            return Ok(None);
+        }
+        if let Some(log_id) = self.log_id()?
+            && log_id != beacon.log_id()
+        {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(beacon)))
+    }
+
+    fn log_id(&mut self) -> Result<Option<u64>> {
+        if self.log_id.is_none() {
+            self.log_id = segments::log_id(self.log)?;
+        }
+        Ok(self.log_id)
+    }
+
+    /// Finds the segment holding the first LSN wanted; false when the log has none yet.
+    fn locate(&mut self) -> Result<bool> {
+        let want = self.last + 1;
+        let Some((segment, first)) = segments::holding(self.log, want)? else {
+            return Ok(false);
+        };
+        if !self.from_start && want < first {
+            return Err(Error::FollowerBehind {
+                path: self.log.dir().to_owned(),
+                needed: Lsn(want),
+                first: Some(Lsn(first)),
+            });
+        }
+        if self.from_start {
+            self.last = self.last.max(first.saturating_sub(1));
+        }
+        self.offset = segment.offset_for(self.last + 1);
+        self.batch_end = 0;
+        self.walked = 0;
+        self.finished_end = None;
+        self.next = None;
+        self.segment = Some(segment);
+        Ok(true)
+    }
+
+    /// The end of a segment's data once the writer moved past it.
+    fn finished_end(&mut self, segment: &Segment) -> Option<usize> {
+        if self.finished_end.is_none() {
+            self.finished_end = segments::finished_end(self.log, segment);
+        }
+        self.finished_end
+    }
+
+    /// The segment after `segment`; `None` while it is not named yet.
+    fn successor(&mut self, segment: &Segment) -> Result<Option<Arc<Segment>>> {
+        if self.next.is_none() {
+            self.next = segments::after(self.log, segment.id(), self.last + 1)?;
+        }
+        Ok(self.next.clone())
+    }
+
+    /// Waits for the writer to publish something, at most `timeout`.
+    fn wait(&mut self, pending: Pending, timeout: Duration) {
+        let beacon = match (&self.beacon, pending) {
+            (Some(beacon), Pending::Change) => Arc::clone(beacon),
+            _ => {
+                std::thread::sleep(timeout.min(POLL));
+                return;
+            }
+        };
+        let channel = match self.mode {
+            FollowMode::Durable => Channel::Durable,
+            FollowMode::Appended => Channel::Appended,
+        };
+        let deadline = Instant::now() + timeout;
+        if self.waiting == Waiting::Spin {
+            while !self.changed(&beacon) && Instant::now() < deadline {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
+            }
+            return;
+        }
+        let seen = beacon.wake_count(channel);
+        if !beacon.prepare_sleep(channel) {
+            std::thread::sleep(timeout.min(POLL));
+            return;
+        }
+        if self.changed(&beacon) {
+            return;
+        }
+        beacon.sleep(channel, seen, timeout);
+    }
+
+    /// Whether the writer published anything this follower waits for since it last looked.
+    fn changed(&self, beacon: &Beacon) -> bool {
+        let (epoch, _) = beacon.epoch();
+        if epoch != self.epoch {
+            return true;
+        }
+        match self.mode {
+            FollowMode::Durable => beacon.durable() != self.durable,
+            FollowMode::Appended => beacon.ends() != self.ends,
+        }
+    }
+
+    /// The segment the follower is in (`None` before it found one).
+    #[must_use]
+    pub fn segment(&self) -> Option<SegmentId> {
+        self.segment.as_ref().map(|s| s.id())
+    }
+}
+
+use crate::disk::beacon::BEACON_FILE as BEACON_NAME;
