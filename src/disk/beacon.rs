@@ -275,6 +275,21 @@ impl Beacon {
         self.wake_all();
     }
 
+    /// A repair (under the log's lock, between `opening` and this) removed every record after
+    /// `kept`: followers past it learn they read removed records.
+    pub fn repaired(&self, kept: u64) {
+        let epoch = self.word(W_EPOCH).load(Ordering::Relaxed);
+        let slot = self.kept_slot(epoch);
+        slot.store(slot.load(Ordering::Relaxed).min(kept), Ordering::Release);
+        let ends = self.ends();
+        self.publish(Ends {
+            last: ends.last.min(kept),
+            ..ends
+        });
+        self.word(W_OPENING).store(0, Ordering::Release);
+        self.wake_all();
+    }
+
     /// Records the log's id (known once recovery has read the segments).
     pub fn set_log_id(&self, log_id: u64) {
         self.word(W_LOG_ID).store(log_id, Ordering::Release);

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::verify::{SegmentCheck, Status, VerifyReport, verify};
+use crate::disk::beacon::{BEACON_FILE, Beacon};
 use crate::disk::dir::QUARANTINE_PREFIX;
 use crate::disk::file;
 use crate::disk::mmap::Mapping;
@@ -307,12 +308,31 @@ pub fn repair(dir: &Path, strategy: Strategy, dry_run: bool) -> Result<RepairRep
         report.dry_run = true;
         return Ok(report);
     }
-    for action in &report.actions {
-        report.quarantined.extend(execute(dir, action)?);
-    }
+    // Followers (docs/FOLLOWERS.md) hold back while records change, and learn what stayed.
+    let beacon = Beacon::create(dir).map_err(|e| Error::io("map", dir.join(BEACON_FILE), e))?;
+    beacon.opening();
+    let kept = first_damage(&report.before).map_or(u64::MAX, |lsn| lsn.0);
+    let executed = execute_all(dir, &mut report);
+    beacon.repaired(kept);
+    executed?;
     file::sync_dir(dir)?;
     report.after = Some(super::verify::verify_after_repair(dir)?);
     Ok(report)
+}
+
+fn execute_all(dir: &Path, report: &mut RepairReport) -> Result<()> {
+    for action in &report.actions {
+        report.quarantined.extend(execute(dir, action)?);
+    }
+    Ok(())
+}
+
+/// The last good LSN before the first damage found: no record after it is sure to stay.
+fn first_damage(before: &VerifyReport) -> Option<Lsn> {
+    before.segments.iter().find_map(|s| match s.status {
+        Status::Corrupt { last_good_lsn, .. } => Some(last_good_lsn),
+        _ => None,
+    })
 }
 
 fn plan_truncate(report: &mut RepairReport) -> Result<()> {
