@@ -25,6 +25,7 @@
 mod codec;
 mod error;
 mod migrate;
+mod replica;
 mod schema;
 mod snapshot;
 mod subscribe;
@@ -42,6 +43,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::{Durability, Log, Lsn, Options};
 pub use error::{Error, MigrationError, Result};
 pub use migrate::{AuditEntry, Migrations, RowFn, TableFn};
+pub use replica::Replica;
 pub use schema::{Column, ColumnType, Schema};
 pub use subscribe::{Change, ChangeKind, Commit, Effect, ReplayHook, Subscriber};
 pub use txn::Tx;
@@ -283,31 +285,27 @@ impl Runtime {
     /// `Error::SchemaTooOld`, `Error::SchemaChanged`, `Error::MissingMigration`,
     /// `Error::MigrationFailed`; `Error::Decode`; `Error::SnapshotGap`.
     pub fn open(config: RuntimeConfig) -> Result<Runtime> {
-        for (i, schema) in config.schemas.iter().enumerate() {
-            schema.validate()?;
-            if config.schemas[..i]
-                .iter()
-                .any(|s| s.name() == schema.name())
-            {
-                return Err(Error::InvalidSchema {
-                    table: schema.name().to_owned(),
-                    reason: "declared twice".into(),
-                });
-            }
-        }
+        validate_schemas(&config.schemas)?;
         let durability = config.log.durability;
-        let mut options = config.log;
+        let mut options = config.log.clone();
         if durability == Durability::EveryAppend {
             // The runtime waits for the flush itself, after letting go of the tables, so
             // that concurrent transactions share it.
             options.durability = Durability::OnSync;
         }
         let log = Log::open(&config.dir, options)?;
+        let runtime = Runtime::over(log, durability, config);
+        runtime.restore()?;
+        Ok(runtime)
+    }
+
+    /// A runtime over `log`, its tables still empty.
+    fn over(log: Log, durability: Durability, config: RuntimeConfig) -> Runtime {
         let hub = Hub::default();
         for (table, subscriber) in config.subscribers {
             hub.subscribe(table, subscriber);
         }
-        let runtime = Runtime {
+        Runtime {
             log,
             dir: config.dir,
             durability,
@@ -320,9 +318,7 @@ impl Runtime {
             replaying: config.replay_flag,
             report: Mutex::new(OpenReport::default()),
             snapshot_times: crate::log::metrics::Histogram::default(),
-        };
-        runtime.restore()?;
-        Ok(runtime)
+        }
     }
 
     /// Rebuilds the tables from the newest snapshot and the log, as opening does; pending
@@ -395,6 +391,14 @@ impl Runtime {
         };
         for (lsn, path) in snapshot::list(&self.dir)? {
             if lsn > last {
+                if self.log.is_read_only() {
+                    // A replica changes nothing: the writer may have taken it meanwhile.
+                    warn(
+                        &path,
+                        format!("taken at LSN {lsn}, ahead of the log as opened"),
+                    );
+                    continue;
+                }
                 warn(
                     &path,
                     format!("taken at LSN {lsn}, ahead of the log (last LSN {last}); set aside"),
@@ -703,6 +707,19 @@ impl Runtime {
     pub fn close(self) -> Result<()> {
         Ok(self.log.close()?)
     }
+}
+
+fn validate_schemas(schemas: &[Schema]) -> Result<()> {
+    for (i, schema) in schemas.iter().enumerate() {
+        schema.validate()?;
+        if schemas[..i].iter().any(|s| s.name() == schema.name()) {
+            return Err(Error::InvalidSchema {
+                table: schema.name().to_owned(),
+                reason: "declared twice".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Applies one replayed record to the tables.
