@@ -37,7 +37,7 @@ fn write(log: &Log, first: u64, count: u64) {
             assert_eq!(log.append_batch(&records).unwrap(), Lsn(lsn + batch - 1));
         }
         lsn += batch;
-        if lsn % 7 == 0 {
+        if lsn.is_multiple_of(7) {
             log.sync().unwrap();
         }
     }
@@ -48,7 +48,7 @@ fn write(log: &Log, first: u64, count: u64) {
 fn follow_to(log: &Log, from: Lsn, mode: FollowMode, waiting: Waiting, last: u64) -> u64 {
     let mut follower = log.follow(from, mode).waiting(waiting);
     let mut expected = from.0.max(1);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     while expected <= last {
         assert!(Instant::now() < deadline, "stuck at LSN {expected}");
         let Some(record) = follower.next(Duration::from_millis(100)).unwrap() else {
@@ -210,9 +210,9 @@ fn many_followers_at_once_under_concurrent_appenders() {
     let done = AtomicBool::new(false);
     thread::scope(|scope| {
         let mut followers = Vec::new();
-        for i in 0..8 {
+        for i in 0..8u32 {
             let log = &log;
-            let mode = if i % 2 == 0 {
+            let mode = if i.is_multiple_of(2) {
                 FollowMode::Durable
             } else {
                 FollowMode::Appended
@@ -235,7 +235,7 @@ fn many_followers_at_once_under_concurrent_appenders() {
             scope.spawn(move || {
                 for i in 0..per_thread {
                     log.append(format!("{t} {i}").as_bytes()).unwrap();
-                    if i % 50 == 0 {
+                    if i.is_multiple_of(50) {
                         log.sync().unwrap();
                     }
                 }

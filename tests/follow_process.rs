@@ -1,5 +1,5 @@
 //! Followers in another process than the writer: a read-only open follows a child writer
-//! across rotations; a writer SIGKILLed mid-stream leaves followers at whole, valid records,
+//! across rotations; a writer killed (`SIGKILL`) mid-stream leaves followers at whole, valid records,
 //! and they go on when a new writer opens; `interstice dump --follow` waits for the log,
 //! prints each durable record once, and exits 0 on SIGTERM.
 
@@ -48,7 +48,7 @@ fn follow_writer_child() {
         let records: Vec<Vec<u8>> = (lsn..lsn + batch).map(payload).collect();
         log.append_batch(&records).unwrap();
         lsn += batch;
-        if lsn % 5 == 0 {
+        if lsn.is_multiple_of(5) {
             let durable = log.sync().unwrap();
             writeln!(stdout, "{ACK}{}", durable.0).unwrap();
             stdout.flush().unwrap();
@@ -103,7 +103,7 @@ fn open_when_there(dir: &Path) -> Log {
 /// Follows until LSN `last`, checking order and payloads.
 fn follow_to(log: &Log, mode: FollowMode, waiting: Waiting, last: u64) {
     let mut follower = log.follow(Lsn::ZERO, mode).waiting(waiting);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     let mut expected = 1;
     while expected <= last {
         assert!(Instant::now() < deadline, "stuck at LSN {expected}");
@@ -175,7 +175,7 @@ fn a_writer_killed_mid_stream_leaves_followers_at_whole_records() {
     let total = durable_last + 2_000;
     let mut writer = spawn_writer(dir.path(), total);
     let mut next = durable_last + 1;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     while next <= total {
         assert!(Instant::now() < deadline, "stuck at {next}");
         if let Some(record) = durable.next(Duration::from_millis(200)).unwrap() {

@@ -135,7 +135,7 @@ fn a_replica_follows_a_runtime_in_another_process() {
         };
         last = Lsn(lsn.parse().unwrap());
         // Each acknowledged commit reaches the replica; money is never created or lost.
-        if last.0 % 500 == 0 {
+        if last.0.is_multiple_of(500) {
             assert!(replica.wait_for(last, Duration::from_secs(30)));
             let total: i64 = replica.read(|tx| {
                 tx.scan("accounts")
@@ -144,7 +144,7 @@ fn a_replica_follows_a_runtime_in_another_process() {
                     .map(|row| row.get("balance").and_then(Value::as_i64).unwrap())
                     .sum()
             });
-            assert_eq!(total, ACCOUNTS as i64 * 1_000);
+            assert_eq!(total, ACCOUNTS.cast_signed() * 1_000);
             checks += 1;
         }
     }

@@ -72,20 +72,20 @@ fn follow(args: &Args) -> Outcome {
     let mut follower = log.follow(Lsn(args.from.unwrap_or(0)), FollowMode::Durable);
     let mut out = BufWriter::with_capacity(64 << 10, io::stdout().lock());
     while !stop.load(Ordering::Relaxed) {
-        let record = match follower.try_next()? {
-            Some(record) => Some(record),
-            None => {
-                if quietly_closed(out.flush())? {
-                    return Ok(Code::Ok);
-                }
-                follower.next(LOOK)?
+        while let Some(record) = follower.try_next()? {
+            if quietly_closed(print(&mut out, args.with_lsn, &record))? {
+                return Ok(Code::Ok);
             }
-        };
-        match record {
-            Some(record) => {
-                if quietly_closed(print(&mut out, args.with_lsn, &record))? {
-                    return Ok(Code::Ok);
-                }
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        if quietly_closed(out.flush())? {
+            return Ok(Code::Ok);
+        }
+        match follower.next(LOOK)? {
+            Some(record) if quietly_closed(print(&mut out, args.with_lsn, &record))? => {
+                return Ok(Code::Ok);
             }
             None if !args.dir.is_dir() => {
                 return Err(Failure::failed(format!(
@@ -93,7 +93,7 @@ fn follow(args: &Args) -> Outcome {
                     args.dir.display()
                 )));
             }
-            None => {}
+            _ => {}
         }
     }
     quietly_closed(out.flush())?;

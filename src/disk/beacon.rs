@@ -197,6 +197,8 @@ impl Beacon {
         Ok(whole.then_some(beacon))
     }
 
+    // The mapping is page-aligned and offsets are multiples of the word size.
+    #[allow(clippy::cast_ptr_alignment)]
     fn word(&self, index: usize) -> &AtomicU64 {
         assert!(index < SIZE / 8);
         // SAFETY: the mapping is `SIZE` bytes, page-aligned, and lives as long as `self`, so
@@ -207,6 +209,7 @@ impl Beacon {
         unsafe { &*self.map.as_ptr().add(index * 8).cast::<AtomicU64>() }
     }
 
+    #[allow(clippy::cast_ptr_alignment)]
     fn half(&self, index: usize, high: bool) -> &AtomicU32 {
         assert!(index < SIZE / 8);
         let offset = index * 8 + if high { 4 } else { 0 };

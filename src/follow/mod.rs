@@ -396,7 +396,7 @@ impl<'a> Follower<'a> {
         if opening || beacon.log_id() == 0 {
             return Ok(None);
         }
-        if let Some(log_id) = self.log_id()?
+        if let Some(log_id) = self.log_id()
             && log_id != beacon.log_id()
         {
             return Ok(None);
@@ -404,11 +404,11 @@ impl<'a> Follower<'a> {
         Ok(Some(Arc::new(beacon)))
     }
 
-    fn log_id(&mut self) -> Result<Option<u64>> {
+    fn log_id(&mut self) -> Option<u64> {
         if self.log_id.is_none() {
-            self.log_id = segments::log_id(self.log)?;
+            self.log_id = segments::log_id(self.log);
         }
-        Ok(self.log_id)
+        self.log_id
     }
 
     /// Finds the segment holding the first LSN wanted; false when the log has none yet.
@@ -454,13 +454,11 @@ impl<'a> Follower<'a> {
 
     /// Waits for the writer to publish something, at most `timeout`.
     fn wait(&mut self, pending: Pending, timeout: Duration) {
-        let beacon = match (&self.beacon, pending) {
-            (Some(beacon), Pending::Change) => Arc::clone(beacon),
-            _ => {
-                std::thread::sleep(timeout.min(POLL));
-                return;
-            }
+        let (Some(beacon), Pending::Change) = (&self.beacon, pending) else {
+            std::thread::sleep(timeout.min(POLL));
+            return;
         };
+        let beacon = Arc::clone(beacon);
         let channel = match self.mode {
             FollowMode::Durable => Channel::Durable,
             FollowMode::Appended => Channel::Appended,

@@ -17,11 +17,8 @@ use crate::recovery::header_problem;
 use crate::segment::{Counts, Segment};
 
 /// The log's id, from its first segment.
-pub(super) fn log_id(log: &Log) -> Result<Option<u64>> {
-    if let Some(first) = log.segment_list().first() {
-        return Ok(Some(first.header().log_id));
-    }
-    Ok(None)
+pub(super) fn log_id(log: &Log) -> Option<u64> {
+    log.segment_list().first().map(|first| first.header().log_id)
 }
 
 /// The segment from which a walk finds LSN `want` (the last starting at or before it, else
@@ -40,7 +37,7 @@ pub(super) fn holding(log: &Log, want: u64) -> Result<Option<(Arc<Segment>, u64)
     let Ok(listing) = dir::list(log.dir()) else {
         return Ok(None);
     };
-    let log_id = log_id(log)?;
+    let log_id = log_id(log);
     let mut oldest = None;
     for &(id, _) in &listing.segments {
         if let Some(segment) = open(log.dir(), id, log_id)? {
@@ -76,13 +73,13 @@ pub(super) fn after(log: &Log, id: SegmentId, want: u64) -> Result<Option<Arc<Se
         }
         return Err(behind(log, want, list.first().map(|s| s.first_lsn())));
     }
-    if let Some(segment) = open(log.dir(), next, log_id(log)?)? {
+    if let Some(segment) = open(log.dir(), next, log_id(log))? {
         return Ok(Some(segment));
     }
     let listing = dir::list(log.dir())?;
     match listing.segments.first() {
         Some(&(oldest, _)) if oldest > next => {
-            let first = open(log.dir(), oldest, log_id(log)?)?.map(|s| s.base_lsn());
+            let first = open(log.dir(), oldest, log_id(log))?.map(|s| s.base_lsn());
             Err(behind(log, want, first))
         }
         _ => Ok(None),
