@@ -3,6 +3,11 @@
 
 mod segments;
 
+/// The examples of docs/FOLLOWERS.md, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/FOLLOWERS.md")]
+pub struct FollowersGuide;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -67,16 +72,113 @@ pub struct Follower<'a> {
     last: u64,
     /// Records handed out.
     yielded: u64,
+    /// Records found ahead.
+    ready: Box<Ready>,
     log_id: Option<u64>,
 }
 
 /// Where the next record is, found by `Follower::find`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Found {
     lsn: u64,
     offset: usize,
     payload: usize,
     len: usize,
+}
+
+/// Where a walk of a segment stands.
+#[derive(Clone, Copy, Debug)]
+struct Walk {
+    offset: usize,
+    batch_end: usize,
+    /// The LSN of the last record passed (0 before any).
+    walked: u64,
+}
+
+impl Walk {
+    /// Walks on in `segment`'s bytes up to `end`, for LSNs from `from` below `bound`,
+    /// queueing up to `READY` records in `ready`: how many, and where the walk then stands. An
+    /// error after some records is left for the next walk to meet.
+    fn fill(
+        self,
+        segment: &Segment,
+        end: usize,
+        bound: u64,
+        from: u64,
+        ready: &mut [Found; READY],
+    ) -> Result<(usize, Walk)> {
+        let cursor = segment.cursor(self.offset, end, bound, from, false);
+        let mut cursor = if self.walked > 0 {
+            cursor.resuming(self.walked, self.batch_end)
+        } else {
+            cursor
+        };
+        let base = segment.mapping().frozen().as_ptr() as usize;
+        let mut count = 0;
+        let mut walk = self;
+        while count < READY {
+            match cursor.next() {
+                Some(Ok(record)) => {
+                    ready[count] = Found {
+                        lsn: record.lsn.0,
+                        offset: usize::try_from(record.offset).unwrap_or(usize::MAX),
+                        payload: record.payload.as_ptr() as usize - base,
+                        len: record.payload.len(),
+                    };
+                    count += 1;
+                }
+                Some(Err(error)) if count == 0 => return Err(error),
+                Some(Err(_)) => return Ok((count, walk)),
+                None => break,
+            }
+            let (offset, batch_end, walked) = cursor.position();
+            walk = Walk {
+                offset,
+                batch_end,
+                walked,
+            };
+        }
+        let (offset, batch_end, walked) = cursor.position();
+        if walked > 0 {
+            walk = Walk {
+                offset,
+                batch_end,
+                walked,
+            };
+        }
+        Ok((count, walk))
+    }
+}
+
+/// How many records a walk queues at a time: one cursor, one look at the epoch and one
+/// prefetch run for all of them.
+const READY: usize = 64;
+
+/// Records found and checked, not yet handed out.
+#[derive(Debug)]
+struct Ready {
+    items: [Found; READY],
+    len: usize,
+    at: usize,
+}
+
+impl Default for Ready {
+    fn default() -> Ready {
+        Ready {
+            items: [Found::default(); READY],
+            len: 0,
+            at: 0,
+        }
+    }
+}
+
+/// What `Follower::take_ready` found.
+enum Taken {
+    Found(Found),
+    /// Nothing ahead (or what was ahead was dropped: the epoch moved).
+    None,
+    /// A writer is opening the log: nothing may be handed out now.
+    Opening,
 }
 
 /// Why no record is there now.
@@ -135,6 +237,7 @@ impl Log {
             next: None,
             last: from.0.saturating_sub(1),
             yielded: 0,
+            ready: Box::default(),
             log_id: None,
         }
     }
@@ -226,25 +329,26 @@ impl<'a> Follower<'a> {
     /// The next record within what was last read of the writer's ends, or why there is none.
     fn find(&mut self) -> Result<std::result::Result<Found, Pending>> {
         loop {
-            let Some(segment) = self.segment.clone() else {
+            match self.take_ready()? {
+                Taken::Found(found) => return Ok(Ok(found)),
+                Taken::Opening => return Ok(Err(Pending::Poll)),
+                Taken::None => {}
+            }
+            let Some(id) = self.segment.as_ref().map(|s| s.id().0) else {
                 if !self.locate()? {
                     return Ok(Err(Pending::Poll));
                 }
                 continue;
             };
-            let id = segment.id().0;
             if id > self.ends.segment {
                 return Ok(Err(Pending::Change));
             }
             let finished = id < self.ends.segment;
             let (end, lsn_end) = if finished {
-                let Some(end) = self.finished_end(&segment) else {
-                    return Ok(Err(Pending::Poll));
-                };
-                let Some(next) = self.successor(&segment)? else {
-                    return Ok(Err(Pending::Poll));
-                };
-                (end, next.base_lsn())
+                match self.finished_bounds()? {
+                    Some(bounds) => bounds,
+                    None => return Ok(Err(Pending::Poll)),
+                }
             } else {
                 (
                     usize::try_from(self.ends.end).unwrap_or(usize::MAX),
@@ -260,50 +364,76 @@ impl<'a> Follower<'a> {
             if self.last.saturating_add(1) >= bound && !walks_to_end {
                 return Ok(Err(Pending::Change));
             }
-            let item = {
-                let cursor = segment.cursor(self.offset, end, bound, self.last + 1, false);
-                let mut cursor = if self.walked > 0 {
-                    cursor.resuming(self.walked, self.batch_end)
-                } else {
-                    cursor
-                };
-                let item = cursor.next();
-                let position = cursor.position();
-                item.map(|item| {
-                    item.map(|record| {
-                        let bytes = segment.mapping().frozen();
-                        Found {
-                            lsn: record.lsn.0,
-                            offset: usize::try_from(record.offset).unwrap_or(usize::MAX),
-                            payload: record.payload.as_ptr() as usize - bytes.as_ptr() as usize,
-                            len: record.payload.len(),
-                        }
-                    })
-                })
-                .map_or(Ok((None, position)), |item| {
-                    item.map(|f| (Some(f), position))
-                })
+            let segment = self.segment.as_ref().expect("checked above");
+            let walk = Walk {
+                offset: self.offset,
+                batch_end: self.batch_end,
+                walked: self.walked,
             };
+            let filled = walk.fill(segment, end, bound, self.last + 1, &mut self.ready.items);
             // Bytes read while the writer removed them (a truncation, a recovery) prove
             // nothing: look again from where the position still holds.
             if self.epoch_moved() {
-                self.resync()?;
+                if !self.resync()? {
+                    return Ok(Err(Pending::Poll));
+                }
                 continue;
             }
-            let (found, (offset, batch_end, walked)) = item?;
-            if walked > 0 {
-                (self.offset, self.batch_end, self.walked) = (offset, batch_end, walked);
+            let (count, walk) = filled?;
+            if walk.walked > 0 {
+                (self.offset, self.batch_end, self.walked) =
+                    (walk.offset, walk.batch_end, walk.walked);
             }
-            match found {
-                Some(found) => {
-                    self.last = found.lsn;
-                    self.yielded += 1;
-                    return Ok(Ok(found));
-                }
-                None if walks_to_end => self.enter_next(),
-                None => return Ok(Err(Pending::Change)),
+            if count > 0 {
+                (self.ready.len, self.ready.at) = (count, 0);
+            } else if walks_to_end {
+                self.enter_next();
+            } else {
+                return Ok(Err(Pending::Change));
             }
         }
+    }
+
+    /// Hands out the next record found ahead, if its bytes still stand.
+    fn take_ready(&mut self) -> Result<Taken> {
+        if self.ready.at == self.ready.len {
+            return Ok(Taken::None);
+        }
+        if self.epoch_moved() {
+            return Ok(if self.resync()? {
+                Taken::None
+            } else {
+                Taken::Opening
+            });
+        }
+        let found = self.ready.items[self.ready.at];
+        self.ready.at += 1;
+        self.last = found.lsn;
+        self.yielded += 1;
+        Ok(Taken::Found(found))
+    }
+
+    /// Drops the records found ahead: the walk goes back to the first of them.
+    fn forget_ready(&mut self) {
+        if self.ready.at < self.ready.len {
+            self.offset = self.ready.items[self.ready.at].offset;
+            self.walked = self.last;
+            self.batch_end = 0;
+        }
+        (self.ready.len, self.ready.at) = (0, 0);
+    }
+
+    /// The data end and the successor's base LSN of the segment the writer moved past;
+    /// `None` while its footer or its successor's name is not there yet.
+    fn finished_bounds(&mut self) -> Result<Option<(usize, u64)>> {
+        let segment = Arc::clone(self.segment.as_ref().expect("called in a segment"));
+        let Some(end) = self.finished_end(&segment) else {
+            return Ok(None);
+        };
+        let Some(next) = self.successor(&segment)? else {
+            return Ok(None);
+        };
+        Ok(Some((end, next.base_lsn())))
     }
 
     /// Moves to the segment after the finished one.
@@ -338,6 +468,7 @@ impl<'a> Follower<'a> {
         if epoch == self.epoch {
             return Ok(true);
         }
+        self.forget_ready();
         let kept = beacon.kept_since(self.epoch, epoch).unwrap_or(0);
         if self.yielded > 0 && kept < self.last {
             return Err(Error::FollowerTruncated {
@@ -374,7 +505,7 @@ impl<'a> Follower<'a> {
             return Ok(false);
         }
         if epoch != self.epoch {
-            self.resync()?;
+            return self.resync();
         }
         let ends = beacon.ends();
         let durable = beacon.durable();

@@ -18,7 +18,9 @@ use crate::segment::{Counts, Segment};
 
 /// The log's id, from its first segment.
 pub(super) fn log_id(log: &Log) -> Option<u64> {
-    log.segment_list().first().map(|first| first.header().log_id)
+    log.segment_list()
+        .first()
+        .map(|first| first.header().log_id)
 }
 
 /// The segment from which a walk finds LSN `want` (the last starting at or before it, else
