@@ -99,7 +99,7 @@ pub enum Channel {
 /// The mapped beacon of one log directory.
 #[derive(Debug)]
 pub struct Beacon {
-    map: memmap2::MmapRaw,
+    page: Page,
     role: Role,
 }
 
@@ -130,9 +130,9 @@ impl Beacon {
             file.set_len(0)?;
             file.set_len(SIZE as u64)?;
         }
-        let map = memmap2::MmapOptions::new().len(SIZE).map_raw(&file)?;
+        let page = Page::map(&file, true)?;
         let beacon = Beacon {
-            map,
+            page,
             role: Role::Writer,
         };
         let known = beacon.word(W_MAGIC).load(Ordering::Acquire) == MAGIC
@@ -144,14 +144,7 @@ impl Beacon {
             beacon.word(W_VERSION).store(VERSION, Ordering::Relaxed);
             beacon.word(W_MAGIC).store(MAGIC, Ordering::Release);
         }
-        // SAFETY: a plain system call with integer arguments; its failure is handled.
-        let registered = unsafe {
-            libc::syscall(
-                libc::SYS_membarrier,
-                MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED,
-                0,
-            )
-        } == 0;
+        let registered = membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED);
         beacon
             .word(W_FENCED)
             .store(u64::from(!registered), Ordering::Release);
@@ -181,15 +174,9 @@ impl Beacon {
         if file.metadata()?.len() != SIZE as u64 {
             return Ok(None);
         }
-        let mut options = memmap2::MmapOptions::new();
-        options.len(SIZE);
-        let map = if can_sleep {
-            options.map_raw(&file)?
-        } else {
-            options.map_raw_read_only(&file)?
-        };
+        let page = Page::map(&file, can_sleep)?;
         let beacon = Beacon {
-            map,
+            page,
             role: Role::Follower { can_sleep },
         };
         let whole = beacon.word(W_MAGIC).load(Ordering::Acquire) == MAGIC
@@ -206,7 +193,7 @@ impl Beacon {
         // by this process and by others (memory shared through the page cache). Atomic loads
         // of a read-only mapping are allowed (std's "atomic accesses to read-only memory":
         // lock-free loads of at most 8 bytes); stores go through writable mappings only.
-        unsafe { &*self.map.as_ptr().add(index * 8).cast::<AtomicU64>() }
+        unsafe { &*self.page.base().add(index * 8).cast::<AtomicU64>() }
     }
 
     #[allow(clippy::cast_ptr_alignment)]
@@ -214,7 +201,7 @@ impl Beacon {
         assert!(index < SIZE / 8);
         let offset = index * 8 + if high { 4 } else { 0 };
         // SAFETY: as for `word`: in bounds, 4-byte aligned, accessed atomically only.
-        unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU32>() }
+        unsafe { &*self.page.base().add(offset).cast::<AtomicU32>() }
     }
 
     fn channel_words(&self, channel: Channel) -> (&AtomicU32, &AtomicU32) {
@@ -462,7 +449,69 @@ impl Beacon {
     }
 }
 
+/// `membarrier(command)`: whether it succeeded.
+#[cfg(not(miri))]
+fn membarrier(command: libc::c_int) -> bool {
+    // SAFETY: a plain system call with integer arguments; its failure is reported.
+    unsafe { libc::syscall(libc::SYS_membarrier, command, 0, 0) == 0 }
+}
+
+/// Under Miri: never available (the writer then fences every publication).
+#[cfg(miri)]
+fn membarrier(_command: libc::c_int) -> bool {
+    false
+}
+
+/// The beacon's page: the file mapped shared.
+#[cfg(not(miri))]
+#[derive(Debug)]
+struct Page(memmap2::MmapRaw);
+
+/// Under Miri, which cannot map files, the page is memory of this process only (Miri runs
+/// no follower of another process), 8-byte aligned as a mapping is.
+#[cfg(miri)]
+#[derive(Debug)]
+struct Page(Box<[AtomicU64; SIZE / 8]>);
+
+impl Page {
+    #[cfg(not(miri))]
+    fn map(file: &File, writable: bool) -> io::Result<Page> {
+        let mut options = memmap2::MmapOptions::new();
+        options.len(SIZE);
+        let map = if writable {
+            options.map_raw(file)?
+        } else {
+            options.map_raw_read_only(file)?
+        };
+        Ok(Page(map))
+    }
+
+    #[cfg(miri)]
+    #[allow(clippy::unnecessary_wraps)]
+    fn map(_file: &File, _writable: bool) -> io::Result<Page> {
+        Ok(Page(Box::new(std::array::from_fn(|_| AtomicU64::new(0)))))
+    }
+
+    fn base(&self) -> *const u8 {
+        #[cfg(not(miri))]
+        return self.0.as_ptr();
+        #[cfg(miri)]
+        return self.0.as_ptr().cast();
+    }
+}
+
 /// Sleeps on `word` while it holds `expected`, at most `timeout`.
+#[cfg(miri)]
+fn futex_wait(_word: &AtomicU32, _expected: u32, timeout: Duration) {
+    std::thread::sleep(timeout.min(Duration::from_millis(1)));
+}
+
+/// Wakes every sleeper on `word`.
+#[cfg(miri)]
+fn futex_wake(_word: &AtomicU32) {}
+
+/// Sleeps on `word` while it holds `expected`, at most `timeout`.
+#[cfg(not(miri))]
 fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
     let spec = libc::timespec {
         tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
@@ -486,6 +535,7 @@ fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
 }
 
 /// Wakes every sleeper on `word`.
+#[cfg(not(miri))]
 fn futex_wake(word: &AtomicU32) {
     // SAFETY: as for `futex_wait`; FUTEX_WAKE only uses the word's address.
     let _ = unsafe {
@@ -499,4 +549,163 @@ fn futex_wake(word: &AtomicU32) {
             0,
         )
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    fn writer() -> (tempfile::TempDir, Beacon) {
+        let dir = tempfile::tempdir().unwrap();
+        let beacon = Beacon::create(dir.path()).unwrap();
+        (dir, beacon)
+    }
+
+    #[test]
+    fn a_reader_never_sees_torn_ends() {
+        let (_dir, beacon) = writer();
+        let beacon = Arc::new(beacon);
+        let done = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (beacon, done) = (Arc::clone(&beacon), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut last = 0;
+                while !done.load(Ordering::Relaxed) {
+                    let ends = beacon.ends();
+                    assert!(
+                        ends.segment == ends.end && ends.end == ends.last,
+                        "{ends:?}"
+                    );
+                    assert!(ends.last >= last, "ends go back");
+                    last = ends.last;
+                }
+            })
+        };
+        let rounds = if cfg!(miri) { 200 } else { 200_000 };
+        for i in 1..=rounds {
+            beacon.publish(Ends {
+                segment: i,
+                end: i,
+                last: i,
+            });
+        }
+        done.store(true, Ordering::Relaxed);
+        reader.join().unwrap();
+    }
+
+    #[test]
+    fn cuts_lower_the_ends_and_are_remembered_per_epoch() {
+        let (_dir, beacon) = writer();
+        beacon.publish(Ends {
+            segment: 1,
+            end: 4096,
+            last: 50,
+        });
+        let (before, opening) = beacon.epoch();
+        assert!(!opening);
+        beacon.cut(40);
+        assert_eq!(
+            beacon.ends().last,
+            40,
+            "no LSN past the cut until it publishes"
+        );
+        beacon.cut(45);
+        let (now, _) = beacon.epoch();
+        assert_eq!(now, before + 2);
+        assert_eq!(beacon.kept_since(before, now), Some(40));
+        assert_eq!(beacon.kept_since(before + 1, now), Some(45));
+        assert_eq!(beacon.kept_since(now, now), Some(u64::MAX));
+        for _ in 0..EPOCHS_KEPT {
+            beacon.cut(45);
+        }
+        let (later, _) = beacon.epoch();
+        assert_eq!(beacon.kept_since(before, later), None, "forgotten epochs");
+    }
+
+    #[test]
+    fn an_open_holds_followers_back_until_it_says_what_it_kept() {
+        let (_dir, beacon) = writer();
+        beacon.set_durable(30);
+        beacon.opening();
+        let (epoch, opening) = beacon.epoch();
+        assert!(opening);
+        assert_eq!(
+            beacon.kept_since(epoch - 1, epoch),
+            Some(30),
+            "at least the durable"
+        );
+        beacon.opened(
+            35,
+            Ends {
+                segment: 2,
+                end: 4096,
+                last: 35,
+            },
+            35,
+        );
+        assert_eq!(beacon.epoch(), (epoch, false));
+        assert_eq!(beacon.kept_since(epoch - 1, epoch), Some(35));
+        assert_eq!(beacon.durable(), 35);
+    }
+
+    #[test]
+    fn a_sleeper_is_woken_by_the_next_publication() {
+        let (_dir, beacon) = writer();
+        let beacon = Arc::new(beacon);
+        let rounds = if cfg!(miri) { 5 } else { 500 };
+        let sleeper = {
+            let beacon = Arc::clone(&beacon);
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                while seen < rounds {
+                    let count = beacon.wake_count(Channel::Appended);
+                    assert!(beacon.prepare_sleep(Channel::Appended));
+                    if beacon.ends().last == seen {
+                        // A lost wake-up would stall here for the whole timeout, every time.
+                        beacon.sleep(Channel::Appended, count, Duration::from_secs(10));
+                    }
+                    seen = beacon.ends().last.max(seen);
+                }
+            })
+        };
+        let started = std::time::Instant::now();
+        for last in 1..=rounds {
+            std::thread::sleep(Duration::from_micros(200));
+            beacon.publish(Ends {
+                segment: 1,
+                end: 0,
+                last,
+            });
+        }
+        sleeper.join().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(9),
+            "a wake-up was lost"
+        );
+    }
+
+    #[test]
+    fn a_follower_finds_the_writers_page_and_not_a_foreign_file() {
+        let (dir, beacon) = writer();
+        beacon.set_log_id(7);
+        beacon.publish(Ends {
+            segment: 3,
+            end: 100,
+            last: 9,
+        });
+        if !cfg!(miri) {
+            let follower = Beacon::open(dir.path()).unwrap().unwrap();
+            assert_eq!(follower.log_id(), 7);
+            assert_eq!(follower.ends().last, 9);
+        }
+        let other = tempfile::tempdir().unwrap();
+        assert!(Beacon::open(other.path()).unwrap().is_none());
+        std::fs::write(other.path().join(BEACON_FILE), vec![1u8; SIZE]).unwrap();
+        assert!(
+            Beacon::open(other.path()).unwrap().is_none(),
+            "foreign bytes"
+        );
+    }
 }

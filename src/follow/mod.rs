@@ -191,6 +191,9 @@ enum Pending {
     Poll,
 }
 
+/// How long a blocking follower spins for the next record before it sleeps.
+const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
+
 /// How long a follower waits between looks when it cannot sleep on the beacon.
 const POLL: Duration = Duration::from_millis(1);
 
@@ -594,13 +597,15 @@ impl<'a> Follower<'a> {
             FollowMode::Durable => Channel::Durable,
             FollowMode::Appended => Channel::Appended,
         };
-        let deadline = Instant::now() + timeout;
-        if self.waiting == Waiting::Spin {
-            while !self.changed(&beacon) && Instant::now() < deadline {
-                for _ in 0..64 {
-                    std::hint::spin_loop();
-                }
-            }
+        let now = Instant::now();
+        let deadline = now + timeout;
+        let spin_until = match self.waiting {
+            Waiting::Spin => deadline,
+            // Writers append in bursts: a record often follows within microseconds, and
+            // sleeping for it would cost the writer a wake-up call per record.
+            Waiting::Block => deadline.min(now + SPIN_BEFORE_SLEEP),
+        };
+        if self.spin(&beacon, spin_until) || self.waiting == Waiting::Spin {
             return;
         }
         let seen = beacon.wake_count(channel);
@@ -612,6 +617,22 @@ impl<'a> Follower<'a> {
             return;
         }
         beacon.sleep(channel, seen, timeout);
+    }
+
+    /// Spins until the writer publishes something or `until`; true when it did.
+    fn spin(&self, beacon: &Beacon, until: Instant) -> bool {
+        loop {
+            if self.changed(beacon) {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            // Between looks, the writer keeps the cache line of its ends to itself.
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+        }
     }
 
     /// Whether the writer published anything this follower waits for since it last looked.
