@@ -215,6 +215,16 @@ pub enum Error {
         /// The first LSN the log still holds, if known.
         first: Option<Lsn>,
     },
+    /// A replica that `ship` cannot bring up to date without breaking it: it holds segments
+    /// the source does not (or of another log), its end is older than the source's start, or
+    /// its bytes differ from the source's.
+    #[error("{path} is not a replica of the source log: {reason}")]
+    ReplicaDiverged {
+        /// The replica's directory or segment file concerned.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
 }
 
 impl Error {

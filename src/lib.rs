@@ -91,6 +91,8 @@
 //!   command of the `interstice` tool.
 //! - [RECOVERY_MODE](https://docs.rs/crate/interstice/latest/source/docs/RECOVERY_MODE.md):
 //!   recovery, repair and failure scenarios.
+//! - [FOLLOWERS](https://docs.rs/crate/interstice/latest/source/docs/FOLLOWERS.md): readers
+//!   that wait for new records, in this process and in others ([`Log::follow`]).
 //! - [RUNTIME](https://docs.rs/crate/interstice/latest/source/docs/RUNTIME.md): the runtime's
 //!   row model, semantics and formats.
 //! - [MIGRATION_GUIDE](https://docs.rs/crate/interstice/latest/source/docs/MIGRATION_GUIDE.md):
@@ -132,6 +134,7 @@ mod reader;
 pub mod recovery;
 pub mod runtime;
 pub mod segment;
+pub mod ship;
 
 pub use error::{Damage, Error, Result};
 pub use follow::{FollowMode, Follower, Waiting};
