@@ -249,3 +249,37 @@ fn many_followers_at_once_under_concurrent_appenders() {
     });
     assert!(done.load(Ordering::Relaxed));
 }
+
+#[test]
+fn read_only_opens_during_appends_never_report_damage() {
+    /// Stops the writer however the test ends.
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), options()).unwrap();
+    let done = AtomicBool::new(false);
+    thread::scope(|scope| {
+        let _stop = Stop(&done);
+        scope.spawn(|| {
+            let mut lsn = 1;
+            while !done.load(Ordering::Relaxed) && lsn < 1_000_000 {
+                write(&log, lsn, 50);
+                lsn += 50;
+            }
+        });
+        for _ in 0..300 {
+            let reader = Log::open_read_only(dir.path(), options())
+                .unwrap_or_else(|e| panic!("a read-only open during appends: {e}"));
+            let held = reader.last_lsn().0;
+            let mut follower =
+                reader.follow(Lsn(held.saturating_sub(20).max(1)), FollowMode::Appended);
+            while let Some(record) = follower.try_next().unwrap() {
+                assert_eq!(record.payload, payload(record.lsn.0).as_slice());
+            }
+        }
+    });
+}

@@ -60,6 +60,147 @@ fn follow_writer_child() {
     log.close().unwrap();
 }
 
+const CHURN_VAR: &str = "INTERSTICE_FOLLOW_CHURN";
+
+/// The churning child: appends up to LSN `count` under retention, cutting the last few
+/// records now and then (`truncate_after`) and writing them again with a new generation in
+/// their payload, so that a record read before a cut differs from the one after it.
+#[test]
+#[ignore = "run by the follower tests as a child process"]
+fn follow_churn_child() {
+    let Ok(dir) = std::env::var(CHURN_VAR) else {
+        return;
+    };
+    let count: u64 = std::env::var(COUNT_VAR).unwrap().parse().unwrap();
+    let options = Options {
+        retention: interstice::Retention {
+            segments_max: Some(12),
+            ..interstice::Retention::default()
+        },
+        ..options()
+    };
+    let log = Log::open(&dir, options).unwrap();
+    let mut generation = 0u64;
+    let mut lsn = log.last_lsn().0 + 1;
+    let mut next_cut = 400;
+    while lsn <= count {
+        let batch = (lsn % 3 + 1).min(count - lsn + 1);
+        let records: Vec<Vec<u8>> = (lsn..lsn + batch)
+            .map(|l| churn_payload(l, generation))
+            .collect();
+        log.append_batch(&records).unwrap();
+        lsn += batch;
+        if lsn.is_multiple_of(4) {
+            log.sync().unwrap();
+        }
+        if lsn >= next_cut {
+            next_cut = lsn + 397;
+            let kept = lsn - 1 - (lsn % 11);
+            log.truncate_after(Lsn(kept)).unwrap();
+            generation += 1;
+            lsn = kept + 1;
+        }
+    }
+    log.sync().unwrap();
+    log.close().unwrap();
+}
+
+fn churn_payload(lsn: u64, generation: u64) -> Vec<u8> {
+    let mut bytes = format!("{lsn}:{generation}:").into_bytes();
+    bytes.resize(16 + (lsn * 31 % 180) as usize, b'c');
+    bytes
+}
+
+/// Follows `log` until `done` says the writer finished and nothing more comes, restarting
+/// after each truncation below what was read: returns the records as the follower's model
+/// has them (each truncation drops what it removed).
+fn follow_through_churn(
+    log: &Log,
+    mode: FollowMode,
+    done: &dyn Fn() -> bool,
+) -> Vec<(u64, Vec<u8>)> {
+    let mut model: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut truncations = 0;
+    'follow: loop {
+        let from = model.last().map_or(Lsn::ZERO, |(lsn, _)| Lsn(lsn + 1));
+        let mut follower = log.follow(from, mode);
+        loop {
+            match follower.next(Duration::from_millis(200)) {
+                Ok(Some(record)) => {
+                    if let Some((last, _)) = model.last() {
+                        assert_eq!(record.lsn.0, last + 1, "each record once, in order");
+                    }
+                    model.push((record.lsn.0, record.payload.to_vec()));
+                }
+                Ok(None) if done() => break 'follow,
+                Ok(None) => {}
+                Err(Error::FollowerTruncated { kept, position, .. }) => {
+                    assert!(kept < position);
+                    assert_eq!(position.0, model.last().unwrap().0);
+                    model.retain(|(lsn, _)| *lsn <= kept.0);
+                    truncations += 1;
+                    continue 'follow;
+                }
+                Err(error) => panic!("{error}"),
+            }
+        }
+    }
+    assert!(
+        truncations > 0 || mode == FollowMode::Durable,
+        "the churn truncated below the follower"
+    );
+    model
+}
+
+#[test]
+fn a_follower_in_another_process_keeps_up_through_truncations_and_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let total = 12_000u64;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "follow_churn_child", "--nocapture", "--ignored"])
+        .env(CHURN_VAR, dir.path())
+        .env(COUNT_VAR, total.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = open_when_there(dir.path());
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let models = std::thread::scope(|scope| {
+        let followers: Vec<_> = [FollowMode::Durable, FollowMode::Appended]
+            .into_iter()
+            .map(|mode| {
+                let (log, finished) = (&log, &finished);
+                scope.spawn(move || {
+                    follow_through_churn(log, mode, &|| {
+                        finished.load(std::sync::atomic::Ordering::Acquire)
+                    })
+                })
+            })
+            .collect();
+        assert!(child.wait().unwrap().success());
+        finished.store(true, std::sync::atomic::Ordering::Release);
+        followers
+            .into_iter()
+            .map(|f| f.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    // What each follower ends with is the log as it is: the same records, byte for byte.
+    let after = Log::open_read_only(dir.path(), options()).unwrap();
+    let first = after.first_lsn().unwrap().0;
+    let reader = after.reader();
+    let held: Vec<(u64, Vec<u8>)> = reader
+        .iter()
+        .map(|r| r.unwrap())
+        .map(|r| (r.lsn.0, r.payload.to_vec()))
+        .collect();
+    assert_eq!(held.last().unwrap().0, total);
+    for model in models {
+        let kept: Vec<_> = model.into_iter().filter(|(lsn, _)| *lsn >= first).collect();
+        assert_eq!(kept, held);
+    }
+}
+
 fn spawn_writer(dir: &Path, count: u64) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "follow_writer_child", "--nocapture", "--ignored"])

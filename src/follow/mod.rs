@@ -223,7 +223,7 @@ impl Log {
             Some(beacon) => (beacon.ends(), beacon.durable(), beacon.epoch().0),
             None => self.ends_at_open(),
         };
-        Follower {
+        let mut follower = Follower {
             log: self,
             mode,
             waiting: Waiting::Block,
@@ -242,7 +242,17 @@ impl Log {
             yielded: 0,
             ready: Box::default(),
             log_id: None,
+        };
+        // A read-only log follows its writer's beacon from the start, when there is one:
+        // what the open saw may not all be durable. (Errors are met again at the first look.)
+        if follower.beacon.is_none()
+            && let Ok(Some((beacon, epoch))) = follower.find_beacon()
+        {
+            follower.ends = beacon.ends();
+            follower.durable = beacon.durable();
+            (follower.beacon, follower.epoch) = (Some(beacon), epoch);
         }
+        follower
     }
 
     /// The ends of a read-only log as it was opened, for a follower until a beacon appears.
@@ -496,11 +506,10 @@ impl<'a> Follower<'a> {
     /// Reads the writer's ends again; true when something changed.
     fn refresh(&mut self) -> Result<bool> {
         if self.beacon.is_none() {
-            self.beacon = self.find_beacon()?;
-            let Some(beacon) = &self.beacon else {
+            let Some((beacon, epoch)) = self.find_beacon()? else {
                 return Ok(false);
             };
-            self.epoch = beacon.epoch().0;
+            (self.beacon, self.epoch) = (Some(beacon), epoch);
         }
         let beacon = Arc::clone(self.beacon.as_ref().expect("set above"));
         let (epoch, opening) = beacon.epoch();
@@ -518,24 +527,31 @@ impl<'a> Follower<'a> {
         Ok(changed)
     }
 
-    /// The beacon of a read-only log's directory, once a writer created it for this log.
-    fn find_beacon(&mut self) -> Result<Option<Arc<Beacon>>> {
+    /// The beacon of a read-only log's directory, once a writer created it for this log,
+    /// with the epoch its position is valid in: the one before an open in progress, whose
+    /// cut is then still to be checked.
+    fn find_beacon(&mut self) -> Result<Option<(Arc<Beacon>, u64)>> {
         let dir = self.log.dir();
         let Some(beacon) =
             Beacon::open(dir).map_err(|e| Error::io("map", dir.join(BEACON_NAME), e))?
         else {
             return Ok(None);
         };
-        let (_, opening) = beacon.epoch();
-        if opening || beacon.log_id() == 0 {
+        let (epoch, opening) = beacon.epoch();
+        let ours = match (beacon.log_id(), self.log_id()) {
+            (0, _) => opening,
+            (theirs, Some(log_id)) => theirs == log_id,
+            (_, None) => true,
+        };
+        if !ours {
             return Ok(None);
         }
-        if let Some(log_id) = self.log_id()
-            && log_id != beacon.log_id()
-        {
-            return Ok(None);
-        }
-        Ok(Some(Arc::new(beacon)))
+        let baseline = if opening {
+            epoch.saturating_sub(1)
+        } else {
+            epoch
+        };
+        Ok(Some((Arc::new(beacon), baseline)))
     }
 
     fn log_id(&mut self) -> Option<u64> {

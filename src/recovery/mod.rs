@@ -479,21 +479,30 @@ fn load_active(
     let summarized = summary.is_some();
     let (walk, clean) = walk_active(map.whole(), capacity, config, summary, context);
     let mut walk = walk;
-    let bad = match &walk.stop {
-        Stop::End if clean => None,
-        Stop::End => {
-            let tail = scan::nonzero_end(&map.whole()[..capacity], walk.end);
-            (tail > walk.end).then_some((walk.end, Damage::Garbage))
+    let mut bad = first_bad(map.whole(), capacity, &walk, clean);
+    let mut vouched = !context.skip()
+        && bad.as_ref().is_some_and(|(at, _)| {
+            scan::vouched_by_later_marker(&map.whole()[..capacity], *at, config)
+        });
+    if vouched && !context.writable {
+        // A writer in another process may have been writing the record where the walk
+        // stopped, and the marker after it, while this open looked. Walked again, damage
+        // stays where it was; a record in flight does not: the segment is being written,
+        // and this open sees the prefix before its moving end.
+        let again = scan::scan(map.whole(), capacity, config);
+        let moved = first_bad(map.whole(), capacity, &again, false);
+        let stayed = moved.as_ref().map(|(at, _)| *at) == bad.as_ref().map(|(at, _)| *at);
+        if !stayed {
+            (walk, bad, vouched) = (again, moved, false);
         }
-        Stop::Damage { offset, damage } => Some((*offset, damage.clone())),
-    };
+    }
     let mut outcome = Outcome::CleanEnd;
     let mut recovery_quarantined = Vec::new();
     let mut modified = false;
     if let Some((offset, damage)) = bad {
         context.last_good_lsn = walk.last_lsn;
         let data = &map.whole()[..capacity];
-        if !context.skip() && scan::vouched_by_later_marker(data, offset, config) {
+        if vouched {
             return Err(context.corrupt(path, offset, damage));
         }
         if context.options.recovery == RecoveryMode::Strict {
@@ -568,6 +577,19 @@ fn load_active(
         segment.set_skipped(walk.skipped.iter().map(|s| s.range.clone()).collect());
     }
     Ok((Arc::new(segment), Some(walk), recovery))
+}
+
+/// Where the walk of the last segment found bytes that are not a record (damage, or stray
+/// bytes past its end), unless it ended at a clean close.
+fn first_bad(bytes: &[u8], capacity: usize, walk: &Scan, clean: bool) -> Option<(usize, Damage)> {
+    match &walk.stop {
+        Stop::End if clean => None,
+        Stop::End => {
+            let tail = scan::nonzero_end(&bytes[..capacity], walk.end);
+            (tail > walk.end).then_some((walk.end, Damage::Garbage))
+        }
+        Stop::Damage { offset, damage } => Some((*offset, damage.clone())),
+    }
 }
 
 /// The walk of the last, unsealed segment (from its close summary when one was taken), and
