@@ -423,7 +423,11 @@ fn assert_all_acknowledged(dir: &Path, options: Options, acknowledged: u64) {
 
 #[test]
 fn a_full_disk_fails_the_segment_allocation_cleanly() {
-    let Some(disk) = SmallDisk::mount(5 * SEGMENT_SIZE) else {
+    // Five segments and the writer's beacon page (`interstice.ends`). On tmpfs even a read
+    // of a hole allocates a page: the reopen's walk of the last segment's unused space needs
+    // the page the beacon would otherwise take, or it faults (`SIGBUS`, which the mapping's
+    // guard turns into an error naming the segment).
+    let Some(disk) = SmallDisk::mount(5 * SEGMENT_SIZE + 4096) else {
         // Mounting needs root; `full_disk_fails_cleanly_and_keeps_acknowledged_records` in
         // tests/corruption.rs covers the failing allocation with RLIMIT_FSIZE.
         eprintln!("cannot mount a tmpfs here: the real full-disk case is not exercised");
