@@ -6,13 +6,17 @@
 //! up at the end, so an event the reader reaches late (even after the writer has reused its
 //! slot) counts with its true latency.
 //!
-//! Each row is a [`Follower`]: one writer function and one reader function. The rows so far are
+//! Each row is a [`Follower`]: one writer function and one reader function. The first rows are
 //! the machine's floor, the raw primitives with no log in between:
 //!
 //! - `floor spin`: the reader busy-polls the published sequence word;
 //! - `floor futex`: the reader sleeps on a futex when it has seen everything, and the writer
 //!   wakes it after a publish if it announced itself (see [`Page::wake_readers`]: the order
 //!   of the steps matters; it is the crate's, in `src/disk/beacon.rs`).
+//!
+//! The others are the crate's followers, in a process that opened the log read-only, of a
+//! writer appending 64-byte records: appended mode spinning and blocking, and durable mode
+//! (blocking) with a second writer thread syncing continuously.
 //!
 //! The writer paces itself with a busy-wait on the clock (open loop: a late writer catches up
 //! rather than shifting the schedule), so it keeps one core busy; the reader has the other.
@@ -31,6 +35,7 @@ use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
+use interstice::{FollowMode, Log, Lsn, Options, Waiting};
 use memmap2::MmapRaw;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
@@ -78,7 +83,101 @@ const FOLLOWERS: &[Follower] = &[
         writer: floor_futex_writer,
         reader: floor_futex_reader,
     },
+    Follower {
+        name: "interstice appended, spinning",
+        writer: log_writer,
+        reader: appended_spinning_reader,
+    },
+    Follower {
+        name: "interstice appended, blocking",
+        writer: log_writer,
+        reader: appended_blocking_reader,
+    },
+    Follower {
+        name: "interstice durable, blocking",
+        writer: log_writer_syncing,
+        reader: durable_blocking_reader,
+    },
 ];
+
+// ---------------------------------------------------------------------------------------------
+// The log: a writer appending 64-byte records (the event's sequence number first), and a
+// follower in the child process that opened the log read-only.
+
+/// The log's directory in the run's directory.
+const LOG_DIR: &str = "log";
+const RECORD: usize = 64;
+
+fn log_writer(ctx: &Ctx, pacer: &mut Pacer) {
+    let log = Log::open(ctx.dir().join(LOG_DIR), Options::default()).expect("open the log");
+    append_events(&log, pacer);
+    log.close().expect("close");
+}
+
+/// As `log_writer`, with a second thread syncing all the time: each record is durable after
+/// the flush that follows it (group commit), which durable followers wait for.
+fn log_writer_syncing(ctx: &Ctx, pacer: &mut Pacer) {
+    let log = Log::open(ctx.dir().join(LOG_DIR), Options::default()).expect("open the log");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                if log.sync().expect("sync") == log.last_lsn() {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        append_events(&log, pacer);
+        while log.durable_lsn() < log.last_lsn() {
+            std::thread::yield_now();
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+    log.close().expect("close");
+}
+
+fn append_events(log: &Log, pacer: &mut Pacer) {
+    let mut record = [0u8; RECORD];
+    while let Some(event) = pacer.next_event() {
+        record[..8].copy_from_slice(&event.seq.to_le_bytes());
+        log.append(&record).expect("append");
+    }
+}
+
+fn appended_spinning_reader(ctx: &Ctx, recorder: &mut Recorder) {
+    follow_log(ctx, recorder, FollowMode::Appended, Waiting::Spin);
+}
+
+fn appended_blocking_reader(ctx: &Ctx, recorder: &mut Recorder) {
+    follow_log(ctx, recorder, FollowMode::Appended, Waiting::Block);
+}
+
+fn durable_blocking_reader(ctx: &Ctx, recorder: &mut Recorder) {
+    follow_log(ctx, recorder, FollowMode::Durable, Waiting::Block);
+}
+
+/// Follows the writer's log from its first record: ready at once (the writer creates the log
+/// when it starts; the warm-up events cover the open here).
+fn follow_log(ctx: &Ctx, recorder: &mut Recorder, mode: FollowMode, waiting: Waiting) {
+    ctx.ready();
+    let dir = ctx.dir().join(LOG_DIR);
+    let log = loop {
+        match Log::open_read_only(&dir, Options::default()) {
+            Ok(log) => break log,
+            Err(interstice::Error::NotALog { .. }) => {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            Err(e) => panic!("open the log read-only: {e}"),
+        }
+    };
+    let mut follower = log.follow(Lsn::ZERO, mode).waiting(waiting);
+    while !recorder.done() {
+        if let Some(record) = follower.next(Duration::from_millis(100)).expect("follow") {
+            let seq = u64::from_le_bytes(record.payload[..8].try_into().expect("8 bytes"));
+            recorder.record(seq);
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // The floor: a ring of records in the shared page.

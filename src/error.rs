@@ -205,7 +205,8 @@ pub enum Error {
     /// Retention removed records before a follower read them.
     #[error(
         "log {path} no longer holds LSN {needed}, the next record this follower needed: \
-         retention removed it{}", first.map_or(String::new(), |f| format!(" (the log starts at LSN {f})"))
+         retention removed it{}",
+        first.map_or(String::new(), |f| format!(" (the log starts at LSN {f})"))
     )]
     FollowerBehind {
         /// The log directory.

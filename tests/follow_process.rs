@@ -1,7 +1,8 @@
 //! Followers in another process than the writer: a read-only open follows a child writer
-//! across rotations; a writer killed (`SIGKILL`) mid-stream leaves followers at whole, valid records,
-//! and they go on when a new writer opens; `interstice dump --follow` waits for the log,
-//! prints each durable record once, and exits 0 on SIGTERM.
+//! across rotations, truncations and retention; a writer killed (`SIGKILL`) mid-stream leaves
+//! followers at whole, valid records, and they go on when a new writer opens;
+//! `interstice dump --follow` waits for the log, prints each durable record once, and exits 0
+//! on SIGTERM.
 
 mod common;
 

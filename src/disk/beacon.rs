@@ -433,10 +433,7 @@ impl Beacon {
             fence(Ordering::SeqCst);
             return;
         }
-        // SAFETY: a plain system call with integer arguments.
-        let done =
-            unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) };
-        if done != 0 {
+        if !membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) {
             fence(Ordering::SeqCst);
         }
     }

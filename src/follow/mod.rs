@@ -206,7 +206,7 @@ impl Log {
     /// ```
     /// use std::time::Duration;
     /// use interstice::{FollowMode, Log, Lsn, Options};
-    /// # let dir = tempfile::tempdir()?;
+    /// # let dir = tempfile::tempdir().unwrap();
     /// let log = Log::open(dir.path(), Options::default())?;
     /// let mut follower = log.follow(Lsn::ZERO, FollowMode::Durable);
     /// log.append(b"not yet durable")?;
