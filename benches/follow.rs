@@ -1,8 +1,9 @@
-//! Followers: how fast a follower catches up on a log already written (against a one-thread
-//! replay of the same log, read-only, as another process would), and what followers cost the
-//! writer (W1's appends with 0, 1 and 8 followers draining in the same process). The
-//! append-to-visible latency across processes is `benches/follow_latency.rs`. Set
-//! `INTERSTICE_BENCH_LOG_BYTES` for a smaller catch-up log (default 256 MiB).
+//! Followers: how fast a follower catches up on a log already written (against a replay of
+//! the same log, read-only, as another process would: one thread and the default two), and
+//! what followers cost the writer (W1's appends with 0, 1 and 8 followers draining in the
+//! same process). The append-to-visible latency across processes is
+//! `benches/follow_latency.rs`. Set `INTERSTICE_BENCH_LOG_BYTES` for a smaller catch-up log
+//! (default 256 MiB).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,18 +32,20 @@ fn catch_up(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let records = log_bytes() / SIZE as u64;
     {
-        let log = Log::open(dir.path(), no_sync()).expect("open");
+        // Closed with a sync: a durable follower hands out every record.
+        let log = Log::open(dir.path(), Options::default()).expect("open");
         let data = vec![7u8; SIZE];
         for _ in 0..records {
             log.append(&data).expect("append");
         }
         log.close().expect("close");
     }
-    let options = Options {
+    let one = Options {
         replay: ReplayThreads::One,
         ..Options::default()
     };
-    let log = Log::open_read_only(dir.path(), options).expect("open read-only");
+    let log = Log::open_read_only(dir.path(), one).expect("open read-only");
+    let two = Log::open_read_only(dir.path(), Options::default()).expect("open read-only");
     let mut group = c.benchmark_group("follow");
     group.throughput(Throughput::Elements(records));
     group.sample_size(10);
@@ -57,17 +60,32 @@ fn catch_up(c: &mut Criterion) {
             black_box(bytes)
         });
     });
-    group.bench_function("replay_one_thread_128B", |b| {
+    group.bench_function("catch_up_drain_128B", |b| {
         b.iter(|| {
+            let mut follower = log.follow(Lsn::ZERO, FollowMode::Durable);
             let mut bytes = 0usize;
-            log.replay(Lsn::ZERO, |record| {
-                bytes += record.payload.len();
-                Ok::<(), Error>(())
-            })
-            .expect("replay");
+            while follower
+                .drain(4096, |record| bytes += record.payload.len())
+                .expect("follow")
+                > 0
+            {}
+            assert_eq!(bytes as u64, records * SIZE as u64);
             black_box(bytes)
         });
     });
+    for (name, log) in [("replay_one_thread_128B", &log), ("replay_128B", &two)] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut bytes = 0usize;
+                log.replay(Lsn::ZERO, |record| {
+                    bytes += record.payload.len();
+                    Ok::<(), Error>(())
+                })
+                .expect("replay");
+                black_box(bytes)
+            });
+        });
+    }
     group.finish();
 }
 

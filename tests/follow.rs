@@ -283,3 +283,38 @@ fn read_only_opens_during_appends_never_report_damage() {
         }
     });
 }
+
+#[test]
+fn drain_hands_out_what_next_would_in_the_same_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), options()).unwrap();
+    write(&log, 1, 2_500);
+    let mut follower = log.follow(Lsn(7), FollowMode::Durable);
+    let mut seen = Vec::new();
+    // Small and odd limits cross the batches found ahead.
+    while follower
+        .drain(37, |record| {
+            seen.push((record.lsn.0, record.payload.to_vec()))
+        })
+        .unwrap()
+        > 0
+    {}
+    let expected: Vec<_> = (7..=2_500).map(|lsn| (lsn, payload(lsn))).collect();
+    assert_eq!(seen, expected);
+    assert_eq!(follower.position(), Lsn(2_500));
+    // A truncation below what was drained is reported, as by `next`.
+    log.truncate_after(Lsn(2_000)).unwrap();
+    let error = follower
+        .drain(10, |_| panic!("nothing to hand out"))
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::FollowerTruncated {
+                kept: Lsn(2_000),
+                ..
+            }
+        ),
+        "{error}"
+    );
+}

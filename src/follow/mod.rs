@@ -115,7 +115,6 @@ impl Walk {
         };
         let base = segment.mapping().frozen().as_ptr() as usize;
         let mut count = 0;
-        let mut walk = self;
         while count < READY {
             match cursor.next() {
                 Some(Ok(record)) => {
@@ -128,33 +127,39 @@ impl Walk {
                     count += 1;
                 }
                 Some(Err(error)) if count == 0 => return Err(error),
-                Some(Err(_)) => return Ok((count, walk)),
+                Some(Err(_)) => {
+                    // The walk stands after the last record found; the batch it may be in is
+                    // checked again from there.
+                    let last = ready[count - 1];
+                    let walk = Walk {
+                        offset: last.offset + crate::format::framed_len(last.len),
+                        batch_end: 0,
+                        walked: last.lsn,
+                    };
+                    return Ok((count, walk));
+                }
                 None => break,
             }
-            let (offset, batch_end, walked) = cursor.position();
-            walk = Walk {
-                offset,
-                batch_end,
-                walked,
-            };
         }
         let (offset, batch_end, walked) = cursor.position();
-        if walked > 0 {
-            walk = Walk {
+        let walk = if walked > 0 {
+            Walk {
                 offset,
                 batch_end,
                 walked,
-            };
-        }
+            }
+        } else {
+            self
+        };
         Ok((count, walk))
     }
 }
 
 /// How many records a walk queues at a time: one cursor, one look at the epoch and one
 /// prefetch run for all of them.
-const READY: usize = 64;
+const READY: usize = 256;
 
-/// Records found and checked, not yet handed out.
+/// Records found and checked, not yet handed out (8 KiB, boxed).
 #[derive(Debug)]
 struct Ready {
     items: [Found; READY],
@@ -326,6 +331,86 @@ impl<'a> Follower<'a> {
             }
             self.wait(pending, deadline - now);
         }
+    }
+
+    /// Hands the records there now, up to `max`, to `f`, in LSN order; never waits. Returns
+    /// how many. The fastest way to catch up: the records found ahead are handed out in one
+    /// loop, each after a look at the writer's epoch as `try_next` does.
+    ///
+    /// ```
+    /// use interstice::{FollowMode, Log, Lsn, Options};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let log = Log::open(dir.path(), Options::default())?;
+    /// for i in 0..1000u32 {
+    ///     log.append(&i.to_le_bytes())?;
+    /// }
+    /// log.sync()?;
+    /// let mut follower = log.follow(Lsn::ZERO, FollowMode::Durable);
+    /// let mut sum = 0u64;
+    /// while follower.drain(256, |record| sum += u64::from(record.payload[0]))? > 0 {}
+    /// assert_eq!(follower.position(), Lsn(1000));
+    /// # Ok::<(), interstice::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As `try_next`; records handed to `f` before the error stay handed out.
+    pub fn drain(&mut self, max: usize, mut f: impl FnMut(Record<'_>)) -> Result<usize> {
+        let mut handed = 0;
+        while handed < max {
+            if self.ready.at == self.ready.len {
+                match self.find()? {
+                    Ok(found) => {
+                        f(self.record(found));
+                        handed += 1;
+                    }
+                    Err(_) if self.refresh()? => {}
+                    Err(_) => break,
+                }
+                continue;
+            }
+            let (passed, moved) = self.hand_out_ready(max - handed, &mut f);
+            handed += passed;
+            if moved && !self.resync()? {
+                break;
+            }
+        }
+        Ok(handed)
+    }
+
+    /// Hands up to `max` of the records found ahead to `f`; stops early when the writer's
+    /// epoch moved (true): the rest are looked for again.
+    fn hand_out_ready(&mut self, max: usize, f: &mut impl FnMut(Record<'_>)) -> (usize, bool) {
+        let segment = self
+            .segment
+            .as_ref()
+            .expect("records are found in a segment");
+        let (bytes, id) = (segment.mapping().frozen(), segment.id());
+        let (start, end) = (self.ready.at, self.ready.len.min(self.ready.at + max));
+        let mut moved = false;
+        let mut at = start;
+        while at < end {
+            if let Some(beacon) = &self.beacon {
+                Beacon::after_read();
+                if beacon.epoch() != (self.epoch, false) {
+                    moved = true;
+                    break;
+                }
+            }
+            let found = self.ready.items[at];
+            f(Record {
+                lsn: Lsn(found.lsn),
+                payload: &bytes[found.payload..found.payload + found.len],
+                segment: id,
+                offset: found.offset as u64,
+            });
+            at += 1;
+        }
+        if at > start {
+            self.last = self.ready.items[at - 1].lsn;
+            self.yielded += (at - start) as u64;
+            self.ready.at = at;
+        }
+        (at - start, moved)
     }
 
     fn record(&self, found: Found) -> Record<'_> {
