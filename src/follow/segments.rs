@@ -2,7 +2,7 @@
 //! reaches them in another.
 
 use std::fs::File;
-use std::path::Path;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use crate::disk::dir;
@@ -10,7 +10,7 @@ use crate::disk::mmap::Mapping;
 use crate::error::{Damage, Error, Result};
 use crate::format::footer;
 use crate::format::header::{HeaderError, HeaderInfo};
-use crate::format::{SEGMENT_HEADER_SIZE, payload_capacity};
+use crate::format::{FOOTER_SIZE, SEGMENT_HEADER_SIZE, payload_capacity};
 use crate::ids::{Lsn, SegmentId};
 use crate::log::Log;
 use crate::recovery::header_problem;
@@ -39,10 +39,9 @@ pub(super) fn holding(log: &Log, want: u64) -> Result<Option<(Arc<Segment>, u64)
     let Ok(listing) = dir::list(log.dir()) else {
         return Ok(None);
     };
-    let log_id = log_id(log);
     let mut oldest = None;
     for &(id, _) in &listing.segments {
-        if let Some(segment) = open(log.dir(), id, log_id)? {
+        if let Some(segment) = open(log, id)? {
             oldest = Some(segment);
             break;
         }
@@ -55,7 +54,7 @@ pub(super) fn holding(log: &Log, want: u64) -> Result<Option<(Arc<Segment>, u64)
         if id <= oldest.id() {
             break;
         }
-        if let Some(segment) = open(log.dir(), id, log_id)?
+        if let Some(segment) = open(log, id)?
             && segment.base_lsn() <= want
         {
             return Ok(Some((segment, first)));
@@ -75,13 +74,13 @@ pub(super) fn after(log: &Log, id: SegmentId, want: u64) -> Result<Option<Arc<Se
         }
         return Err(behind(log, want, list.first().map(|s| s.first_lsn())));
     }
-    if let Some(segment) = open(log.dir(), next, log_id(log))? {
+    if let Some(segment) = open(log, next)? {
         return Ok(Some(segment));
     }
     let listing = dir::list(log.dir())?;
     match listing.segments.first() {
         Some(&(oldest, _)) if oldest > next => {
-            let first = open(log.dir(), oldest, log_id(log))?.map(|s| s.base_lsn());
+            let first = open(log, oldest)?.map(|s| s.base_lsn());
             Err(behind(log, want, first))
         }
         _ => Ok(None),
@@ -109,15 +108,40 @@ pub(super) fn finished_end(log: &Log, segment: &Segment) -> Option<usize> {
     }
 }
 
-/// Maps segment `id` of `dir` read-only, its header checked; `None` when no such file is
-/// there.
-fn open(dir: &Path, id: SegmentId, log_id: Option<u64>) -> Result<Option<Arc<Segment>>> {
-    let path = dir.join(dir::segment_file_name(id));
+/// The log's own mapping of segment `id`, when it was sealed at the log's open and `file`
+/// still holds the same segment: the same header and the same footer, which checksums the
+/// records (a suffix truncation may give the id to a new segment). No second mapping, no
+/// page faults again.
+fn sealed_at_open(log: &Log, id: SegmentId, file: &File) -> Option<Arc<Segment>> {
+    let known = log
+        .segment_list()
+        .into_iter()
+        .find(|s| s.id() == id && s.is_sealed())?;
+    let mut header = [0u8; SEGMENT_HEADER_SIZE];
+    file.read_exact_at(&mut header, 0).ok()?;
+    if HeaderInfo::decode(&header).ok()? != *known.header() {
+        return None;
+    }
+    let mapped = known.mapping().frozen();
+    let at = mapped.len().checked_sub(FOOTER_SIZE)?;
+    let mut footer = [0u8; FOOTER_SIZE];
+    file.read_exact_at(&mut footer, at as u64).ok()?;
+    (footer[..] == mapped[at..]).then_some(known)
+}
+
+/// Maps segment `id` of the log's directory read-only, its header checked; `None` when no
+/// such file is there.
+fn open(log: &Log, id: SegmentId) -> Result<Option<Arc<Segment>>> {
+    let log_id = log_id(log);
+    let path = log.dir().join(dir::segment_file_name(id));
     let file = match File::open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("open", path, e)),
     };
+    if let Some(known) = sealed_at_open(log, id, &file) {
+        return Ok(Some(known));
+    }
     let len = file
         .metadata()
         .map_err(|e| Error::io("stat", &path, e))?
