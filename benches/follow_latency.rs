@@ -110,6 +110,7 @@ const RECORD: usize = 64;
 
 fn log_writer(ctx: &Ctx, pacer: &mut Pacer) {
     let log = Log::open(ctx.dir().join(LOG_DIR), Options::default()).expect("open the log");
+    ctx.wait_following();
     append_events(&log, pacer);
     log.close().expect("close");
 }
@@ -118,6 +119,7 @@ fn log_writer(ctx: &Ctx, pacer: &mut Pacer) {
 /// the flush that follows it (group commit), which durable followers wait for.
 fn log_writer_syncing(ctx: &Ctx, pacer: &mut Pacer) {
     let log = Log::open(ctx.dir().join(LOG_DIR), Options::default()).expect("open the log");
+    ctx.wait_following();
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| {
@@ -156,8 +158,9 @@ fn durable_blocking_reader(ctx: &Ctx, recorder: &mut Recorder) {
     follow_log(ctx, recorder, FollowMode::Durable, Waiting::Block);
 }
 
-/// Follows the writer's log from its first record: ready at once (the writer creates the log
-/// when it starts; the warm-up events cover the open here).
+/// Follows the writer's log from its first record. Ready at once: the writer creates the log
+/// when it starts, then waits until this reader has opened it and follows (the open walks
+/// the active segment, tens of milliseconds that no event should wait for).
 fn follow_log(ctx: &Ctx, recorder: &mut Recorder, mode: FollowMode, waiting: Waiting) {
     ctx.ready();
     let dir = ctx.dir().join(LOG_DIR);
@@ -171,6 +174,11 @@ fn follow_log(ctx: &Ctx, recorder: &mut Recorder, mode: FollowMode, waiting: Wai
         }
     };
     let mut follower = log.follow(Lsn::ZERO, mode).waiting(waiting);
+    assert!(
+        follower.try_next().expect("follow").is_none(),
+        "no event before the start"
+    );
+    ctx.following();
     while !recorder.done() {
         if let Some(record) = follower.next(Duration::from_millis(100)).expect("follow") {
             let seq = u64::from_le_bytes(record.payload[..8].try_into().expect("8 bytes"));
@@ -243,7 +251,8 @@ struct Page {
     wake: Line<AtomicU32>,
     /// Non-zero when a reader may be asleep on `wake` (or about to be).
     waiters: Line<AtomicU32>,
-    /// Set by the reader once it follows (handshake, not part of any measurement).
+    /// Set by the reader once it follows (handshake, not part of any measurement): 1 when
+    /// ready, 2 when a log reader opened the log its writer created and follows it.
     ready: Line<AtomicU32>,
     /// Event `n` lives in slot `n % RING`.
     ring: [Record; RING],
@@ -411,6 +420,23 @@ impl Ctx {
     /// Tells the writer that the reader is following: the writer starts publishing.
     fn ready(&self) {
         self.page().ready.store(1, Ordering::Release);
+    }
+
+    /// Tells a log writer that the reader opened its log and follows it.
+    fn following(&self) {
+        self.page().ready.store(2, Ordering::Release);
+    }
+
+    /// A log writer waits for its reader to follow (`following`).
+    fn wait_following(&self) {
+        let start = Instant::now();
+        while self.page().ready.load(Ordering::Acquire) != 2 {
+            assert!(
+                start.elapsed() < READER_TIMEOUT,
+                "the reader never followed"
+            );
+            std::thread::sleep(Duration::from_micros(100));
+        }
     }
 }
 
