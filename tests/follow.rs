@@ -294,7 +294,7 @@ fn drain_hands_out_what_next_would_in_the_same_order() {
     // Small and odd limits cross the batches found ahead.
     while follower
         .drain(37, |record| {
-            seen.push((record.lsn.0, record.payload.to_vec()))
+            seen.push((record.lsn.0, record.payload.to_vec()));
         })
         .unwrap()
         > 0
