@@ -318,3 +318,49 @@ fn drain_hands_out_what_next_would_in_the_same_order() {
         "{error}"
     );
 }
+
+/// Mappings of files in `dir` by this process.
+fn mappings_of(dir: &std::path::Path) -> usize {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let dir = dir.to_str().unwrap();
+    maps.lines().filter(|line| line.contains(dir)).count()
+}
+
+#[test]
+fn a_follower_holds_no_more_than_the_segment_it_is_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        retention: Retention {
+            segments_max: Some(4),
+            ..Retention::default()
+        },
+        ..options()
+    };
+    let log = Log::open(dir.path(), options.clone()).unwrap();
+    write(&log, 1, 100);
+    let reader = Log::open_read_only(dir.path(), options).unwrap();
+    let mut follower = reader.follow(Lsn::ZERO, FollowMode::Durable);
+    let mut next = 1;
+    let mut most = 0;
+    // About 60 segments, each followed as it is written; the writer keeps four.
+    for round in 0..60 {
+        let first = 101 + round * 300;
+        write(&log, first, 300);
+        while follower
+            .drain(1_000, |record| {
+                assert_eq!(record.lsn, Lsn(next));
+                next += 1;
+            })
+            .unwrap()
+            > 0
+        {}
+        most = most.max(mappings_of(dir.path()));
+    }
+    assert_eq!(next, 101 + 60 * 300);
+    assert!(log.segments().len() <= 5);
+    // The writer's segments and beacon, the read-only log's own, the follower's one or two.
+    assert!(
+        most <= 12,
+        "{most} mappings: the follower keeps segments it left"
+    );
+}

@@ -467,14 +467,7 @@ impl Runtime {
             if state.buf.capacity() > BUF_KEPT_BYTES {
                 state.buf = Vec::new();
             }
-            let event = self
-                .hub
-                .has_subscribers()
-                .then(|| Commit::of(lsn, &state.tables, &changes));
-            txn::apply(&mut state.tables, changes);
-            if let Some(event) = event {
-                self.hub.push(event);
-            }
+            self.apply_commit(&mut state.tables, lsn, changes);
             (value, lsn)
         };
         if self.durability == Durability::EveryAppend {
@@ -482,6 +475,18 @@ impl Runtime {
         }
         self.hub.deliver(|| self.deliverable_lsn());
         Ok(value)
+    }
+
+    /// Applies a commit's changes to `tables`, queueing its event for the subscribers.
+    fn apply_commit(&self, tables: &mut Tables, lsn: Lsn, changes: txn::Changes) {
+        let event = self
+            .hub
+            .has_subscribers()
+            .then(|| Commit::of(lsn, tables, &changes));
+        txn::apply(tables, changes);
+        if let Some(event) = event {
+            self.hub.push(event);
+        }
     }
 
     /// Events up to this LSN may be delivered: with `EveryAppend`, only durable ones.

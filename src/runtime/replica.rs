@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::subscribe::Commit;
 use super::txn::{self, Decoded};
 use super::{Error, Result, Runtime, RuntimeConfig, replay_one, validate_schemas};
 use crate::{Durability, FollowMode, Log, Lsn, Record};
@@ -165,14 +164,7 @@ impl Runtime {
                 Decoded::Transaction { tables: names, ops } => {
                     let changes = txn::resolve(lsn, &state.tables, &names, ops)?;
                     txn::check(lsn, &state.tables, &changes)?;
-                    let event = self
-                        .hub
-                        .has_subscribers()
-                        .then(|| Commit::of(lsn, &state.tables, &changes));
-                    txn::apply(&mut state.tables, changes);
-                    if let Some(event) = event {
-                        self.hub.push(event);
-                    }
+                    self.apply_commit(&mut state.tables, lsn, changes);
                 }
                 Decoded::Schema(schema) => {
                     state.tables.define(schema);
