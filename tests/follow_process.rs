@@ -415,3 +415,62 @@ fn dump_follow_exits_non_zero_when_the_log_is_removed() {
     assert!(stderr.contains(dir.to_str().unwrap()), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 100);
 }
+
+#[test]
+fn dump_follow_fails_naming_the_log_when_it_is_truncated_below_what_it_printed() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("log");
+    let mut writer = spawn_writer(&dir, 100);
+    assert!(writer.wait().unwrap().success());
+    let mut dump = common::bin()
+        .args(["dump", dir.to_str().unwrap(), "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(dump.stdout.take().unwrap()).lines();
+    for lsn in 1..=100 {
+        let line = lines.next().unwrap().unwrap();
+        assert_eq!(line.as_bytes(), payload(lsn).as_slice());
+    }
+    let log = Log::open(&dir, options()).unwrap();
+    log.truncate_after(Lsn(50)).unwrap();
+    log.append(b"a new 51").unwrap();
+    log.sync().unwrap();
+    let output = common::wait_output(dump);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(dir.to_str().unwrap()), "{stderr}");
+    assert!(stderr.contains("truncated after LSN 50"), "{stderr}");
+    assert!(output.stdout.is_empty(), "nothing printed twice or wrong");
+    log.close().unwrap();
+}
+
+#[test]
+fn dump_follow_ends_quietly_when_its_reader_goes_away() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("log");
+    let mut writer = spawn_writer(&dir, 20_000);
+    assert!(writer.wait().unwrap().success());
+    let mut dump = common::bin()
+        .args(["dump", dir.to_str().unwrap(), "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(dump.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    drop(stdout);
+    let output = common::wait_output(dump);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "a closed stdout is a quiet end"
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
