@@ -305,3 +305,55 @@ fn a_large_table_migrates_in_several_records_of_one_batch() {
     let runtime = Runtime::open(config(v2())).unwrap();
     assert_eq!(runtime.len("items").unwrap(), 3000);
 }
+
+#[test]
+fn a_migration_larger_than_a_segment_is_refused_naming_it_and_the_segment_size() {
+    let dir = tempfile::tempdir().unwrap();
+    // 64 KiB segments; rows written in small transactions, then a migration that rewrites
+    // them all in one atomic batch, which cannot fit.
+    let runtime = open(dir.path(), v1()).unwrap();
+    for chunk in 0..40u64 {
+        runtime
+            .transact(|tx| {
+                for id in chunk * 50..(chunk + 1) * 50 {
+                    let name = format!("item {id} {}", "x".repeat(40));
+                    tx.insert("items", Row::new().with("id", id).with("name", name))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    runtime.close().unwrap();
+    match open(dir.path(), v2()) {
+        Err(error @ Error::MigrationTooLarge { .. }) => {
+            let text = error.to_string();
+            assert!(text.contains("add note of table \"items\""), "{text}");
+            assert!(text.contains("segment_size 65536"), "{text}");
+        }
+        other => panic!("expected MigrationTooLarge, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_chain_is_found_when_the_longest_first_step_leads_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v1(dir.path(), 3);
+    let migrations = Migrations::new()
+        .rows("items", 1, 3, "a dead end", Ok)
+        .rows("items", 1, 2, "one to two", |row| {
+            Ok(row.with("note", Value::Null))
+        })
+        .rows("items", 2, 4, "two to four", Ok);
+    let config = RuntimeConfig::new(dir.path())
+        .schema(v1_to(4).nullable_column("note", ColumnType::Str))
+        .migrations(migrations);
+    let runtime = Runtime::open(config).unwrap();
+    let steps: Vec<String> = runtime
+        .audit_trail()
+        .into_iter()
+        .map(|entry| entry.migration)
+        .collect();
+    assert_eq!(steps, ["one to two", "two to four"]);
+    assert_eq!(runtime.len("items").unwrap(), 3);
+    runtime.close().unwrap();
+}

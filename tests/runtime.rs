@@ -603,3 +603,48 @@ fn a_record_the_runtime_did_not_write_is_a_decode_error_naming_its_lsn() {
         "{error}"
     );
 }
+
+#[test]
+fn integers_of_every_width_fill_integer_columns_and_keys_are_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = open(dir.path());
+    runtime
+        .transact(|tx| {
+            // An unsuffixed literal is an i32: it fills the u64 key column.
+            tx.insert("accounts", account(1, "ada", 5).with("id", 1))?;
+            tx.insert(
+                "accounts",
+                account(2, "bob", 5).with("id", 2u8).with("balance", -3i16),
+            )?;
+            tx.insert(
+                "accounts",
+                account(3, "cy", 5).with("id", 3usize).with("balance", 7u32),
+            )
+        })
+        .unwrap();
+    let row = runtime.get("accounts", 2).unwrap().unwrap();
+    assert_eq!(row.get("id"), Some(&Value::U64(2)));
+    assert_eq!(row.get("balance"), Some(&Value::I64(-3)));
+    assert_eq!(
+        runtime
+            .get("accounts", 3u16)
+            .unwrap()
+            .unwrap()
+            .get("balance"),
+        Some(&Value::I64(7))
+    );
+    // A key that cannot be a u64 is an error naming the column, not "no such row".
+    for key in [Value::from("1"), Value::from(-1i64), Value::from(1.5f32)] {
+        match runtime.get("accounts", key) {
+            Err(Error::TypeMismatch { column, .. }) => assert_eq!(column, "id"),
+            other => panic!("expected a type error, got {other:?}"),
+        }
+    }
+    let negative =
+        runtime.transact(|tx| tx.insert("accounts", account(4, "dee", 0).with("id", -4)));
+    assert!(
+        matches!(negative, Err(Error::TypeMismatch { .. })),
+        "{negative:?}"
+    );
+    runtime.close().unwrap();
+}

@@ -135,6 +135,36 @@ pub enum Error {
         /// The first column that differs (or "none").
         column: String,
     },
+    /// The records of a migration do not fit in one segment (a migration is one atomic batch).
+    #[error(
+        "migration {migrations} writes {len} bytes, more than one segment holds ({max} bytes \
+         of data with segment_size {segment_size}): raise Options::segment_size"
+    )]
+    MigrationTooLarge {
+        /// The migrations of the batch, each with its table.
+        migrations: String,
+        /// The batch's framed length.
+        len: u64,
+        /// The data capacity of one segment.
+        max: u64,
+        /// The log's `Options::segment_size`.
+        segment_size: u64,
+    },
+    /// A migration registered from a version to the same or an older one.
+    #[error(
+        "migration {migration:?} of table {table:?} goes from version {from} to {to}: a \
+         migration must go to a newer version"
+    )]
+    InvalidMigration {
+        /// The table.
+        table: String,
+        /// The migration's name.
+        migration: String,
+        /// The version it was registered from.
+        from: u32,
+        /// The version it was registered to.
+        to: u32,
+    },
     /// A migration function failed, or produced rows the new schema rejects.
     #[error("migration {migration:?} of table {table:?} ({from} -> {to}) failed: {source}")]
     MigrationFailed {

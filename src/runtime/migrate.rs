@@ -77,6 +77,8 @@ impl Migration {
 #[derive(Debug, Default)]
 pub struct Migrations {
     list: Vec<Migration>,
+    /// Registrations that do not go to a newer version: reported when a runtime opens.
+    invalid: Vec<(String, String, u32, u32)>,
 }
 
 impl Migrations {
@@ -128,7 +130,10 @@ impl Migrations {
     }
 
     fn push(&mut self, table: String, from: u32, to: u32, name: String, transform: Transform) {
-        assert!(from < to, "migration {name:?} must go to a newer version");
+        if from >= to {
+            self.invalid.push((table, name, from, to));
+            return;
+        }
         self.list.push(Migration {
             table,
             from,
@@ -150,22 +155,58 @@ impl Migrations {
         self.list.is_empty()
     }
 
-    /// The steps from `from` to `to` for `table`: at each version, the registered migration
-    /// that goes furthest without passing `to`. `Err` holds the version where it stops.
+    /// The steps from `from` to `to` for `table`, when registered migrations chain there:
+    /// a depth-first search that tries the longest step first at each version and backtracks
+    /// from dead ends. `Err` holds the furthest version reached.
     fn chain(&self, table: &str, from: u32, to: u32) -> Result<Vec<&Migration>, u32> {
         let mut steps = Vec::new();
-        let mut at = from;
-        while at < to {
-            let step = self
-                .list
-                .iter()
-                .filter(|m| m.table == table && m.from == at && m.to <= to)
-                .max_by_key(|m| m.to)
-                .ok_or(at)?;
-            steps.push(step);
-            at = step.to;
+        let mut furthest = from;
+        if self.search(table, from, to, &mut steps, &mut furthest) {
+            Ok(steps)
+        } else {
+            Err(furthest)
         }
-        Ok(steps)
+    }
+
+    fn search<'m>(
+        &'m self,
+        table: &str,
+        at: u32,
+        to: u32,
+        steps: &mut Vec<&'m Migration>,
+        furthest: &mut u32,
+    ) -> bool {
+        *furthest = (*furthest).max(at);
+        if at == to {
+            return true;
+        }
+        let mut next: Vec<&Migration> = self
+            .list
+            .iter()
+            .filter(|m| m.table == table && m.from == at && m.to <= to)
+            .collect();
+        next.sort_by_key(|m| std::cmp::Reverse(m.to));
+        for step in next {
+            steps.push(step);
+            if self.search(table, step.to, to, steps, furthest) {
+                return true;
+            }
+            steps.pop();
+        }
+        false
+    }
+
+    /// The first registration that does not go to a newer version, as an error.
+    fn check_registrations(&self) -> Result<()> {
+        match self.invalid.first() {
+            Some((table, name, from, to)) => Err(Error::InvalidMigration {
+                table: table.clone(),
+                migration: name.clone(),
+                from: *from,
+                to: *to,
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -244,6 +285,7 @@ pub(crate) fn plan(
     schemas: &[Schema],
     migrations: &Migrations,
 ) -> Result<Upgrade> {
+    migrations.check_registrations()?;
     let mut chains = Vec::new();
     let mut upgrade = Upgrade::default();
     for schema in schemas {
@@ -387,6 +429,38 @@ mod tests {
         assert_eq!(names(m.chain("t", 2, 5).unwrap()), ["b", "d"]);
         assert_eq!(m.chain("t", 1, 4).unwrap_err(), 3);
         assert_eq!(m.chain("u", 1, 2).unwrap_err(), 1);
+    }
+
+    #[test]
+    fn chain_backtracks_from_a_longest_step_that_leads_nowhere() {
+        let m = Migrations::new()
+            .rows("t", 1, 3, "long", noop)
+            .rows("t", 1, 2, "a", noop)
+            .rows("t", 2, 4, "b", noop);
+        let names =
+            |chain: Vec<&Migration>| chain.iter().map(|m| m.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(m.chain("t", 1, 4).unwrap()), ["a", "b"]);
+        assert_eq!(
+            m.chain("t", 1, 5).unwrap_err(),
+            4,
+            "the furthest version reached"
+        );
+    }
+
+    #[test]
+    fn a_migration_to_an_older_version_is_an_error_at_open_not_a_panic() {
+        let m = Migrations::new().rows("t", 3, 3, "same", noop);
+        let error = m.check_registrations().unwrap_err();
+        assert!(
+            matches!(&error, Error::InvalidMigration { migration, from: 3, to: 3, .. } if migration == "same"),
+            "{error}"
+        );
+        assert!(
+            Migrations::new()
+                .table("t", 4, 2, "back", Ok)
+                .check_registrations()
+                .is_err()
+        );
     }
 
     #[test]

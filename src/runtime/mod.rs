@@ -353,7 +353,10 @@ impl Runtime {
         })?;
         let upgrade = migrate::plan(&tables, &self.schemas, &self.migrations)?;
         if !upgrade.records.is_empty() {
-            let last = self.log.append_batch(&upgrade.records)?;
+            let last = self
+                .log
+                .append_batch(&upgrade.records)
+                .map_err(|e| too_large(e, &upgrade, self.log.options().segment_size))?;
             self.log.sync()?;
             let first = last.0 + 1 - upgrade.records.len() as u64;
             for table in upgrade.tables {
@@ -711,6 +714,28 @@ impl Runtime {
     /// As `Log::close`.
     pub fn close(self) -> Result<()> {
         Ok(self.log.close()?)
+    }
+}
+
+/// A migration batch that does not fit in one segment, as an error naming the migrations and
+/// the option that bounds it.
+fn too_large(error: crate::Error, upgrade: &migrate::Upgrade, segment_size: u64) -> Error {
+    let (crate::Error::BatchTooLarge { len, max } | crate::Error::RecordTooLarge { len, max }) =
+        error
+    else {
+        return error.into();
+    };
+    let migrations = upgrade
+        .audits
+        .iter()
+        .map(|(_, entry)| format!("{} of table {:?}", entry.migration, entry.table))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Error::MigrationTooLarge {
+        migrations,
+        len,
+        max,
+        segment_size,
     }
 }
 

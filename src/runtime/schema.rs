@@ -37,6 +37,25 @@ impl ColumnType {
         )
     }
 
+    /// `value` as this type: as it is when the type admits it; an integer of the other
+    /// signedness converted when it fits (so `.with("id", 1)` fills a `U64` column); else
+    /// `Err(value)`.
+    ///
+    /// # Errors
+    /// The value back when it cannot be this type.
+    pub fn conform(self, value: Value) -> std::result::Result<Value, Value> {
+        match (self, value) {
+            (ColumnType::U64, Value::I64(v)) => {
+                u64::try_from(v).map(Value::U64).map_err(|_| Value::I64(v))
+            }
+            (ColumnType::I64, Value::U64(v)) => {
+                i64::try_from(v).map(Value::I64).map_err(|_| Value::U64(v))
+            }
+            (ty, value) if ty.admits(&value) => Ok(value),
+            (_, value) => Err(value),
+        }
+    }
+
     pub(crate) fn to_byte(self) -> u8 {
         match self {
             ColumnType::Bool => 1,
@@ -111,7 +130,8 @@ pub struct Schema {
 
 impl Schema {
     /// A table named `name` at `version`, with no columns yet. The primary key defaults to
-    /// the first column added with [`Schema::column`].
+    /// the first column added with [`Schema::column`] (not one added before it with
+    /// [`Schema::nullable_column`]); [`Schema::primary_key`] names another.
     #[must_use]
     pub fn new(name: impl Into<String>, version: u32) -> Schema {
         Schema {
@@ -360,6 +380,17 @@ mod tests {
     fn admits_checks_the_kind() {
         assert!(ColumnType::U64.admits(&Value::U64(1)));
         assert!(!ColumnType::U64.admits(&Value::I64(1)));
+        assert!(matches!(
+            ColumnType::U64.conform(Value::I64(1)),
+            Ok(Value::U64(1))
+        ));
+        assert!(ColumnType::U64.conform(Value::I64(-1)).is_err());
+        assert!(matches!(
+            ColumnType::I64.conform(Value::U64(7)),
+            Ok(Value::I64(7))
+        ));
+        assert!(ColumnType::I64.conform(Value::U64(u64::MAX)).is_err());
+        assert!(ColumnType::U64.conform(Value::Str("1".into())).is_err());
         assert!(!ColumnType::Str.admits(&Value::Null));
         for byte in 1..=6 {
             let ty = ColumnType::from_byte(byte).unwrap();

@@ -227,6 +227,22 @@ impl Table {
     }
 }
 
+/// `value` as `column`'s type (`ColumnType::conform`), or the error naming the column.
+///
+/// # Errors
+/// `Error::TypeMismatch`.
+pub fn conform(schema: &Schema, column: &super::Column, value: Value) -> Result<Value> {
+    column
+        .ty
+        .conform(value)
+        .map_err(|value| Error::TypeMismatch {
+            table: schema.name().to_owned(),
+            column: column.name.clone(),
+            expected: column.ty,
+            found: value.kind_name(),
+        })
+}
+
 /// `row` in `schema`'s column order, checked.
 ///
 /// # Errors
@@ -242,15 +258,10 @@ pub fn to_values(schema: &Schema, mut row: Row) -> Result<Vec<Value>> {
                     column: column.name.clone(),
                 });
             }
-        } else if !column.ty.admits(&value) {
-            return Err(Error::TypeMismatch {
-                table: schema.name().to_owned(),
-                column: column.name.clone(),
-                expected: column.ty,
-                found: value.kind_name(),
-            });
+            values.push(value);
+        } else {
+            values.push(conform(schema, column, value)?);
         }
-        values.push(value);
     }
     if let Some((extra, _)) = row.iter().next() {
         return Err(Error::NoSuchColumn {

@@ -125,10 +125,11 @@ impl<'a> Tx<'a> {
     /// Deletes the row with primary key `key` and returns it.
     ///
     /// # Errors
-    /// `Error::NoSuchTable`, `Error::NotFound`.
+    /// `Error::NoSuchTable`, `Error::NotFound`; `Error::TypeMismatch` for a key that cannot
+    /// be of the key column's type.
     pub fn delete(&mut self, table: &str, key: impl Into<Value>) -> Result<Row> {
-        let key = key.into();
         let id = self.committed.id(table)?;
+        let key = self.key(id, key.into())?;
         let Some(values) = self.current(id, &key) else {
             return Err(Error::NotFound {
                 table: table.to_owned(),
@@ -149,10 +150,11 @@ impl<'a> Tx<'a> {
     /// The row with primary key `key`, as this transaction sees it.
     ///
     /// # Errors
-    /// `Error::NoSuchTable`.
+    /// `Error::NoSuchTable`; `Error::TypeMismatch` for a key that cannot be of the key
+    /// column's type (`get("accounts", "1")` on a `U64` key), rather than no row.
     pub fn get(&self, table: &str, key: impl Into<Value>) -> Result<Option<Row>> {
         let id = self.committed.id(table)?;
-        let key = key.into();
+        let key = self.key(id, key.into())?;
         Ok(self
             .current(id, &key)
             .map(|values| self.committed.get(id).to_row(values)))
@@ -182,7 +184,8 @@ impl<'a> Tx<'a> {
     /// (through the column's secondary index when it has one).
     ///
     /// # Errors
-    /// `Error::NoSuchTable`, `Error::NoSuchColumn`.
+    /// `Error::NoSuchTable`, `Error::NoSuchColumn`; `Error::TypeMismatch` for a value that
+    /// cannot be of the column's type.
     pub fn lookup(&self, table: &str, column: &str, value: impl Into<Value>) -> Result<Vec<Row>> {
         let id = self.committed.id(table)?;
         let t = self.committed.get(id);
@@ -193,7 +196,8 @@ impl<'a> Tx<'a> {
                 table: table.to_owned(),
                 column: column.to_owned(),
             })?;
-        let value = value.into();
+        let value =
+            super::table::conform(t.schema(), &t.schema().columns()[position], value.into())?;
         let mut keys: Vec<&Value> = t.lookup(position, &value);
         keys.extend(
             self.overlay
@@ -209,6 +213,12 @@ impl<'a> Tx<'a> {
             .filter(|values| values[position] == value)
             .map(|values| t.to_row(values))
             .collect())
+    }
+
+    /// `key` as table `id`'s key column's type.
+    fn key(&self, id: usize, key: Value) -> Result<Value> {
+        let schema = self.committed.get(id).schema();
+        super::table::conform(schema, &schema.columns()[schema.key_position()], key)
     }
 
     fn current(&self, id: usize, key: &Value) -> Option<&[Value]> {

@@ -159,6 +159,39 @@ impl fmt::Display for Value {
     }
 }
 
+/// Every integer width converts: signed ones to `I64`, unsigned ones to `U64`, and a column
+/// of the other signedness takes the value when it fits (`ColumnType::conform`).
+macro_rules! from_integer {
+    ($variant:ident: $($ty:ty),+) => {
+        $(impl From<$ty> for Value {
+            fn from(v: $ty) -> Value {
+                Value::$variant(v.into())
+            }
+        })+
+    };
+}
+
+from_integer!(I64: i8, i16, i32);
+from_integer!(U64: u8, u16, u32);
+
+impl From<isize> for Value {
+    fn from(v: isize) -> Value {
+        Value::I64(v as i64)
+    }
+}
+
+impl From<usize> for Value {
+    fn from(v: usize) -> Value {
+        Value::U64(v as u64)
+    }
+}
+
+impl From<f32> for Value {
+    fn from(v: f32) -> Value {
+        Value::F64(v.into())
+    }
+}
+
 impl From<bool> for Value {
     fn from(v: bool) -> Value {
         Value::Bool(v)
