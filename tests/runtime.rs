@@ -648,3 +648,15 @@ fn integers_of_every_width_fill_integer_columns_and_keys_are_typed() {
     );
     runtime.close().unwrap();
 }
+
+#[test]
+fn a_config_is_cloned_to_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path()).migrations(interstice::runtime::Migrations::new());
+    let runtime = Runtime::open(config.clone()).unwrap();
+    seed(&runtime, 3);
+    runtime.close().unwrap();
+    let runtime = Runtime::open(config).unwrap();
+    assert_eq!(runtime.len("accounts").unwrap(), 3);
+    runtime.close().unwrap();
+}

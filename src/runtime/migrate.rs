@@ -2,6 +2,7 @@
 //! chain of migrations, and the audit record each migration leaves in the log.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::codec::{self, Reader};
 use super::error::{Error, MigrationError, Result};
@@ -16,12 +17,14 @@ pub type RowFn = dyn Fn(Row) -> Result<Row, MigrationError> + Send + Sync;
 /// A function rewriting a whole table (every row, in key order) from one version to another.
 pub type TableFn = dyn Fn(Vec<Row>) -> Result<Vec<Row>, MigrationError> + Send + Sync;
 
+#[derive(Clone)]
 enum Transform {
-    Rows(Box<RowFn>),
-    Table(Box<TableFn>),
+    Rows(Arc<RowFn>),
+    Table(Arc<TableFn>),
 }
 
 /// One registered migration of a table from version `from` to version `to`.
+#[derive(Clone)]
 pub struct Migration {
     table: String,
     from: u32,
@@ -74,7 +77,7 @@ impl Migration {
 ///     });
 /// assert_eq!(migrations.len(), 2);
 /// ```
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Migrations {
     list: Vec<Migration>,
     /// Registrations that do not go to a newer version: reported when a runtime opens.
@@ -103,7 +106,7 @@ impl Migrations {
             from,
             to,
             name.into(),
-            Transform::Rows(Box::new(f)),
+            Transform::Rows(Arc::new(f)),
         );
         self
     }
@@ -124,7 +127,7 @@ impl Migrations {
             from,
             to,
             name.into(),
-            Transform::Table(Box::new(f)),
+            Transform::Table(Arc::new(f)),
         );
         self
     }

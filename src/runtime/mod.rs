@@ -74,7 +74,10 @@ impl ReplayFlag {
     }
 }
 
-/// How to open a runtime. Build with [`RuntimeConfig::new`] and the builder methods.
+/// How to open a runtime. Build with [`RuntimeConfig::new`] and the builder methods. It is
+/// `Clone`, so reopening needs no closure that builds it again; clones share the
+/// subscribers, the replay hook and the replay flag.
+#[derive(Clone)]
 pub struct RuntimeConfig {
     /// Directory of the log; snapshots go in its `snapshots/` subdirectory.
     pub dir: PathBuf,
