@@ -25,7 +25,7 @@
 //! | 4, 5, 6 | the ends: active segment id, end of its published data, last appended LSN |
 //! | 7 | the durable LSN |
 //! | 8 | epoch: raised by each suffix truncation and each writer's open |
-//! | 9 | 1 while a writer is opening (recovering) the log |
+//! | 9 | 1 while a writer opens (recovers), truncates or repairs the log: followers hold |
 //! | 10 | 1 when the writer pays a full barrier per publication (no `membarrier`) |
 //! | 11 | appended channel: wake counter (low half), sleepers flag (high half) |
 //! | 12 | durable channel: the same |
@@ -70,6 +70,8 @@ const W_FENCED: usize = 10;
 const W_APPENDED: usize = 11;
 const W_DURABLE_CHANNEL: usize = 12;
 const W_KEPT: usize = 16;
+/// How many times `try_ends` looks at a sequence that stays odd before it gives up.
+const SEQ_LOOKS: u32 = 1 << 16;
 /// How many epochs back the LSN each kept is remembered.
 pub const EPOCHS_KEPT: u64 = 64;
 
@@ -127,8 +129,11 @@ impl Beacon {
             .truncate(false)
             .open(&path)?;
         if file.metadata()?.len() != SIZE as u64 {
+            // Written, not just sized: a page of a hole would take its block at the first
+            // store through the mapping, which on a full disk is a SIGBUS, not an error.
+            use std::os::unix::fs::FileExt;
             file.set_len(0)?;
-            file.set_len(SIZE as u64)?;
+            file.write_all_at(&[0u8; SIZE], 0)?;
         }
         let page = Page::map(&file, true)?;
         let beacon = Beacon {
@@ -144,6 +149,10 @@ impl Beacon {
             beacon.word(W_VERSION).store(VERSION, Ordering::Relaxed);
             beacon.word(W_MAGIC).store(MAGIC, Ordering::Release);
         }
+        // A writer killed between the two stores of a publication left the sequence odd:
+        // this one holds the log's lock (or repairs it), so no publication is under way.
+        let seq = beacon.word(W_SEQ);
+        seq.store((seq.load(Ordering::Relaxed) + 1) & !1, Ordering::Release);
         let registered = membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED);
         beacon
             .word(W_FENCED)
@@ -247,7 +256,7 @@ impl Beacon {
     /// durable LSN, which followers must not yield meanwhile.
     pub fn opening(&self) {
         debug_assert_eq!(self.role, Role::Writer);
-        let epoch = self.word(W_EPOCH).load(Ordering::Relaxed) + 1;
+        let epoch = self.word(W_EPOCH).load(Ordering::Relaxed).wrapping_add(1);
         // Until `opened` says what was kept, what a recovery cut short keeps at least: every
         // durable record.
         let durable = self.word(W_DURABLE).load(Ordering::Relaxed);
@@ -299,6 +308,8 @@ impl Beacon {
     /// the removed records changes.
     pub fn cut(&self, kept: u64) {
         debug_assert_eq!(self.role, Role::Writer);
+        // Followers hold until `cut_done`: segments are removed, created and listed meanwhile.
+        self.word(W_OPENING).store(1, Ordering::Relaxed);
         // Followers that see the new epoch and read the ends again must not take the old
         // last LSN for one still there: until the truncation publishes its own ends, none
         // past `kept` is.
@@ -307,10 +318,17 @@ impl Beacon {
             last: ends.last.min(kept),
             ..ends
         });
-        let epoch = self.word(W_EPOCH).load(Ordering::Relaxed) + 1;
+        let epoch = self.word(W_EPOCH).load(Ordering::Relaxed).wrapping_add(1);
         self.kept_slot(epoch).store(kept, Ordering::Relaxed);
         self.word(W_EPOCH).store(epoch, Ordering::Release);
         fence(Ordering::SeqCst);
+        self.wake_all();
+    }
+
+    /// The truncation announced by `cut` is done and its ends published: followers go on.
+    pub fn cut_done(&self) {
+        debug_assert_eq!(self.role, Role::Writer);
+        self.word(W_OPENING).store(0, Ordering::Release);
         self.wake_all();
     }
 
@@ -347,11 +365,24 @@ impl Beacon {
 
     // ---- The followers' side.
 
-    /// The ends, read consistently.
+    /// The ends, read consistently. For the writer (whose own publications are never under
+    /// way when it reads) and for tests; followers use `try_ends`.
     #[must_use]
     pub fn ends(&self) -> Ends {
-        let seq = self.word(W_SEQ);
         loop {
+            if let Some(ends) = self.try_ends() {
+                return ends;
+            }
+        }
+    }
+
+    /// The ends, read consistently; `None` when a publication stays under way for
+    /// thousands of looks (a writer killed between its two stores, or a foreign page):
+    /// nothing new to read, then.
+    #[must_use]
+    pub fn try_ends(&self) -> Option<Ends> {
+        let seq = self.word(W_SEQ);
+        for _ in 0..SEQ_LOOKS {
             let before = seq.load(Ordering::Acquire);
             if before & 1 == 1 {
                 std::hint::spin_loop();
@@ -364,9 +395,10 @@ impl Beacon {
             };
             fence(Ordering::Acquire);
             if seq.load(Ordering::Relaxed) == before {
-                return ends;
+                return Some(ends);
             }
         }
+        None
     }
 
     /// The durable LSN.
@@ -375,8 +407,9 @@ impl Beacon {
         self.word(W_DURABLE).load(Ordering::Acquire)
     }
 
-    /// The epoch and whether a writer is opening the log. Read after reading a record's bytes
-    /// (with `after_read`): unchanged since before them, the bytes were not being removed.
+    /// The epoch and whether followers hold (a writer opening, truncating or repairing the
+    /// log). Read after reading a record's bytes (with `after_read`): unchanged since before
+    /// them, the bytes were not being removed.
     #[must_use]
     pub fn epoch(&self) -> (u64, bool) {
         let epoch = self.word(W_EPOCH).load(Ordering::Acquire);
@@ -397,8 +430,11 @@ impl Beacon {
         if now.wrapping_sub(since) > EPOCHS_KEPT {
             return None;
         }
-        let kept = (since + 1..=now)
-            .map(|epoch| self.kept_slot(epoch).load(Ordering::Acquire))
+        let kept = (1..=now.wrapping_sub(since))
+            .map(|step| {
+                self.kept_slot(since.wrapping_add(step))
+                    .load(Ordering::Acquire)
+            })
             .min();
         // The slots read are still those epochs' only if the writer did not lap them.
         let (after, _) = self.epoch();
@@ -424,18 +460,15 @@ impl Beacon {
         }
         let (_, asleep) = self.channel_words(channel);
         asleep.store(1, Ordering::Relaxed);
-        self.heavy_barrier();
-        true
+        self.heavy_barrier()
     }
 
-    fn heavy_barrier(&self) {
-        if self.word(W_FENCED).load(Ordering::Relaxed) != 0 {
-            fence(Ordering::SeqCst);
-            return;
-        }
-        if !membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) {
-            fence(Ordering::SeqCst);
-        }
+    /// The sleeper's half of the barrier pair: false when it could not be had (the writer
+    /// fences nothing and `membarrier` failed here): the caller then polls, not sleeps.
+    fn heavy_barrier(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.word(W_FENCED).load(Ordering::Relaxed) != 0
+            || membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
     }
 
     /// Sleeps until `channel` is woken after `seen` was read, or `timeout` passes (spurious

@@ -64,6 +64,8 @@ pub struct Follower<'a> {
     walked: u64,
     /// Whether it follows from the first record held (`Lsn::ZERO`).
     from_start: bool,
+    /// The first LSN asked for.
+    from: u64,
     /// The end of the segment's data once it is no longer the active one.
     finished_end: Option<usize>,
     /// The segment after it, once needed.
@@ -225,7 +227,11 @@ impl Log {
     pub fn follow(&self, from: Lsn, mode: FollowMode) -> Follower<'_> {
         let beacon = self.beacon().cloned();
         let (ends, durable, epoch) = match &beacon {
-            Some(beacon) => (beacon.ends(), beacon.durable(), beacon.epoch().0),
+            // The epoch first: ends read after it are at least as new.
+            Some(beacon) => {
+                let epoch = beacon.epoch().0;
+                (beacon.ends(), beacon.durable(), epoch)
+            }
             None => self.ends_at_open(),
         };
         let mut follower = Follower {
@@ -241,6 +247,7 @@ impl Log {
             batch_end: 0,
             walked: 0,
             from_start: from == Lsn::ZERO,
+            from: from.0,
             finished_end: None,
             next: None,
             last: from.0.saturating_sub(1),
@@ -252,8 +259,9 @@ impl Log {
         // what the open saw may not all be durable. (Errors are met again at the first look.)
         if follower.beacon.is_none()
             && let Ok(Some((beacon, epoch))) = follower.find_beacon()
+            && let Some(ends) = beacon.try_ends()
         {
-            follower.ends = beacon.ends();
+            follower.ends = ends;
             follower.durable = beacon.durable();
             (follower.beacon, follower.epoch) = (Some(beacon), epoch);
         }
@@ -570,6 +578,9 @@ impl<'a> Follower<'a> {
         if epoch == self.epoch {
             return Ok(true);
         }
+        let Some(ends) = beacon.try_ends() else {
+            return Ok(false);
+        };
         self.forget_ready();
         let kept = beacon.kept_since(self.epoch, epoch).unwrap_or(0);
         if self.yielded > 0 && kept < self.last {
@@ -579,15 +590,19 @@ impl<'a> Follower<'a> {
                 position: Lsn(self.last),
             });
         }
-        if self.yielded == 0 && kept < self.last {
-            // Nothing handed out yet: wait for the LSNs asked for, whichever records get them.
-            self.segment = None;
+        if self.yielded == 0 {
+            // Nothing handed out yet: the LSNs asked for, whichever records now hold them.
+            self.last = self.from.saturating_sub(1);
         }
+        // The records up to the position are unchanged, but the segments after it may be
+        // others (a truncation reuses segment ids, a repair removes files): find the one
+        // holding the next LSN again.
         self.epoch = epoch;
+        self.segment = None;
         self.next = None;
         self.finished_end = None;
         // Ends read before the truncation may name records it removed.
-        self.ends = beacon.ends();
+        self.ends = ends;
         self.durable = beacon.durable();
         Ok(true)
     }
@@ -608,7 +623,9 @@ impl<'a> Follower<'a> {
         if epoch != self.epoch {
             return self.resync();
         }
-        let ends = beacon.ends();
+        let Some(ends) = beacon.try_ends() else {
+            return Ok(false);
+        };
         let durable = beacon.durable();
         let changed = ends != self.ends || durable != self.durable;
         self.ends = ends;
@@ -744,13 +761,17 @@ impl<'a> Follower<'a> {
 
     /// Whether the writer published anything this follower waits for since it last looked.
     fn changed(&self, beacon: &Beacon) -> bool {
-        let (epoch, _) = beacon.epoch();
+        let (epoch, held) = beacon.epoch();
+        if held {
+            // Until the writer says what changed (its open, a truncation, a repair).
+            return false;
+        }
         if epoch != self.epoch {
             return true;
         }
         match self.mode {
             FollowMode::Durable => beacon.durable() != self.durable,
-            FollowMode::Appended => beacon.ends() != self.ends,
+            FollowMode::Appended => beacon.try_ends().is_some_and(|ends| ends != self.ends),
         }
     }
 

@@ -94,10 +94,21 @@ impl Log {
         let lock = dir::lock(dir)?;
         let beacon =
             Arc::new(Beacon::create(dir).map_err(|e| Error::io("map", dir.join(BEACON_FILE), e))?);
-        // Followers hold back until the open says which records it kept.
+        // Followers hold back until the open says which records it kept (or that it failed).
         beacon.opening();
-        let opened =
-            recovery::recover(dir, &options, true).inspect_err(|_| beacon.open_failed())?;
+        Self::open_locked(dir, options, lock, &beacon, started)
+            .inspect_err(|_| beacon.open_failed())
+    }
+
+    /// `open`, once the lock is held and followers hold back.
+    fn open_locked(
+        dir: &Path,
+        options: Options,
+        lock: File,
+        beacon: &Arc<Beacon>,
+        started: std::time::Instant,
+    ) -> Result<Log> {
+        let opened = recovery::recover(dir, &options, true)?;
         let log_id = opened.log_id.unwrap_or_else(new_log_id);
         let mut segments = opened.segments;
         // Sealed segments are never written again: no descriptor is kept for them.
@@ -169,13 +180,13 @@ impl Log {
             writer: Mutex::new(Some(writer)),
             segments: RwLock::new(segments),
             last_lsn: AtomicU64::new(last),
-            durable_lsn: DurableLsn::new(last, Some(Arc::clone(&beacon))),
+            durable_lsn: DurableLsn::new(last, Some(Arc::clone(beacon))),
             group: GroupCommit::default(),
             poisoned: AtomicBool::new(false),
             poison_cause: Mutex::new(String::new()),
             report: opened.report,
             lock: Some(lock),
-            beacon: Some(beacon),
+            beacon: Some(Arc::clone(beacon)),
             timings,
             open_time: started.elapsed(),
         })

@@ -78,6 +78,7 @@ impl Log {
         // The rewind flushed every record kept, with a marker for them.
         self.durable_lsn.raise(self.durable_lsn.epoch(), x);
         self.publish(writer);
+        self.cut_done();
         writer.schedule_background();
         Ok(())
     }
@@ -115,13 +116,22 @@ impl Log {
         self.durable_lsn.truncate(x);
         self.last_lsn.store(x, Ordering::Release);
         self.publish(writer);
+        self.cut_done();
         Ok(())
     }
 
-    /// Tells followers that only the records up to `x` stay.
+    /// Tells followers that only the records up to `x` stay; they hold until `cut_done`
+    /// (after a failure, until the log is opened again).
     fn announce_cut(&self, x: u64) {
         if let Some(beacon) = self.beacon() {
             beacon.cut(x);
+        }
+    }
+
+    /// The truncation is done and published: followers go on.
+    fn cut_done(&self) {
+        if let Some(beacon) = self.beacon() {
+            beacon.cut_done();
         }
     }
 
