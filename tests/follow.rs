@@ -364,3 +364,36 @@ fn a_follower_holds_no_more_than_the_segment_it_is_in() {
         "{most} mappings: the follower keeps segments it left"
     );
 }
+
+#[test]
+fn after_a_cut_far_behind_the_writer_a_follower_reads_the_new_records_not_the_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), options()).unwrap();
+    write(&log, 1, 2_000);
+    assert!(log.segments().len() >= 4, "the writer is segments ahead");
+    let first_end = log.segments()[0].last_lsn.unwrap().0;
+    let mut follower = log.follow(Lsn::ZERO, FollowMode::Durable);
+    // Into the first segment, then to its end: the follower has looked at its successor.
+    let x = first_end - 10;
+    for lsn in 1..=first_end {
+        assert_eq!(follower.try_next().unwrap().unwrap().lsn, Lsn(lsn));
+        if lsn == x {
+            break;
+        }
+    }
+    log.truncate_after(Lsn(x)).unwrap();
+    for lsn in x + 1..=x + 40 {
+        log.append(format!("new {lsn}").as_bytes()).unwrap();
+    }
+    log.sync().unwrap();
+    for lsn in x + 1..=x + 40 {
+        let record = follower.next(Duration::from_secs(5)).unwrap().unwrap();
+        assert_eq!(record.lsn, Lsn(lsn));
+        assert_eq!(
+            record.payload,
+            format!("new {lsn}").as_bytes(),
+            "a removed record"
+        );
+    }
+    assert!(follower.try_next().unwrap().is_none());
+}

@@ -200,3 +200,35 @@ fn segment_bytes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     files.sort();
     files
 }
+
+#[test]
+fn a_truncation_below_what_a_replica_applied_stops_it_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Runtime::open(writer_config(dir.path())).unwrap();
+    transfers(&writer, 20, &mut std::io::sink());
+    let replica = Runtime::open_replica(RuntimeConfig::new(dir.path())).unwrap();
+    let applied = replica.applied_lsn();
+    assert_eq!(
+        applied,
+        writer.log().last_lsn(),
+        "the catch-up applied every commit"
+    );
+    // The log loses commits the replica applied (as a consensus log may): the replica
+    // cannot keep tables that hold them, and says so rather than go on.
+    writer.log().truncate_after(Lsn(applied.0 - 5)).unwrap();
+    writer.log().append(b"not a transaction either").unwrap();
+    writer.log().sync().unwrap();
+    // Returns as soon as the following stopped on its error (never: no such LSN comes).
+    assert!(!replica.wait_for(Lsn(u64::MAX), Duration::from_secs(10)));
+    match replica.close() {
+        Err(interstice::runtime::Error::Log(interstice::Error::FollowerTruncated {
+            kept,
+            position,
+            ..
+        })) => {
+            assert_eq!((kept, position), (Lsn(applied.0 - 5), applied));
+        }
+        other => panic!("expected the truncation, got {other:?}"),
+    }
+    writer.close().unwrap();
+}

@@ -65,41 +65,111 @@ impl Runtime {
         validate_schemas(&config.schemas)?;
         let log = Log::open_read_only(&config.dir, config.log.clone())?;
         let runtime = Arc::new(Runtime::over(log, Durability::None, config));
-        let applied = runtime.catch_up()?;
-        let applied = Arc::new(AtomicU64::new(applied.0));
+        let applied = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let failure = Arc::new(Mutex::new(None));
         let config_dir = runtime.dir.clone();
+        // One follower for the catch-up and what follows it, on the thread: a truncation
+        // between the two is one the follower sees (below what was applied: an error).
+        let (caught_up, ready) = std::sync::mpsc::channel();
         let thread = {
             let (runtime, applied) = (Arc::clone(&runtime), Arc::clone(&applied));
             let (stop, failure) = (Arc::clone(&stop), Arc::clone(&failure));
             std::thread::Builder::new()
                 .name("interstice-replica".into())
                 .spawn(move || {
-                    if let Err(error) = runtime.follow_commits(&applied, &stop) {
+                    if let Err(error) = runtime.replicate(&applied, &stop, &caught_up) {
                         *failure.lock() = Some(error);
                     }
                 })
                 .map_err(|e| crate::Error::io("spawn replica thread", &config_dir, e))?
         };
-        Ok(Replica {
+        let mut replica = Replica {
             runtime,
             applied,
             stop,
             failure,
             thread: Some(thread),
-        })
+        };
+        match ready.recv() {
+            Ok(Ok(())) => Ok(replica),
+            Ok(Err(error)) => {
+                replica.stop_thread();
+                Err(error)
+            }
+            Err(_) => {
+                replica.stop_thread();
+                Err(replica
+                    .failure
+                    .lock()
+                    .take()
+                    .unwrap_or(Error::Log(crate::Error::Io {
+                        op: "catch up",
+                        path: config_dir,
+                        source: std::io::Error::other("the replica's thread ended"),
+                    })))
+            }
+        }
     }
 
-    /// The replica's catch-up: the newest snapshot, then every durable record after it, with
-    /// `is_replaying()` true. Returns the last LSN applied.
-    fn catch_up(&self) -> Result<Lsn> {
+    /// The replica's thread: the catch-up (answered on `caught_up`), then each durable
+    /// commit after it, until `stop`.
+    fn replicate(
+        &self,
+        applied: &AtomicU64,
+        stop: &AtomicBool,
+        caught_up: &std::sync::mpsc::Sender<Result<()>>,
+    ) -> Result<()> {
+        let mut report = super::OpenReport::default();
+        let start = match self.load_snapshot(&mut report) {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                let _ = caught_up.send(Err(error));
+                return Ok(());
+            }
+        };
+        let mut follower = self.log.follow(start.0.next(), FollowMode::Durable);
+        match self.catch_up(&mut follower, start, report) {
+            Ok(last) => {
+                applied.store(last.0, Ordering::Release);
+                let _ = caught_up.send(Ok(()));
+            }
+            Err(error) => {
+                let _ = caught_up.send(Err(error));
+                return Ok(());
+            }
+        }
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(record) = follower.next(LOOK)? {
+                self.apply_followed(record)?;
+                applied.store(record.lsn.0, Ordering::Release);
+            }
+        }
+        Ok(())
+    }
+
+    /// The replica's catch-up: from the snapshot loaded (`start`), every durable record
+    /// there now, with `is_replaying()` true. Returns the last LSN applied.
+    fn catch_up(
+        &self,
+        follower: &mut crate::Follower<'_>,
+        start: (Lsn, super::Tables, Vec<super::AuditEntry>),
+        mut report: super::OpenReport,
+    ) -> Result<Lsn> {
+        let (mut last, mut tables, mut audit) = start;
         let mut state = self.state.write();
         let started = Instant::now();
         self.replaying.set(true);
-        let caught_up = self.catch_up_tables();
+        let walked = (|| {
+            while let Some(record) = follower.try_next()? {
+                last = record.lsn;
+                replay_one(&mut tables, &mut audit, self.on_replay.as_ref(), record)?;
+                report.records_replayed += 1;
+            }
+            Ok::<(), Error>(())
+        })();
         self.replaying.set(false);
-        let (tables, audit, mut report, last) = caught_up?;
+        walked?;
         for schema in &self.schemas {
             let id = tables.id(schema.name())?;
             if **tables.get(id).schema() != *schema {
@@ -115,42 +185,6 @@ impl Runtime {
         state.audit = audit;
         *self.report.lock() = report;
         Ok(last)
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn catch_up_tables(
-        &self,
-    ) -> Result<(
-        super::Tables,
-        Vec<super::AuditEntry>,
-        super::OpenReport,
-        Lsn,
-    )> {
-        let mut report = super::OpenReport::default();
-        let (start, mut tables, mut audit) = self.load_snapshot(&mut report)?;
-        let mut follower = self.log.follow(start.next(), FollowMode::Durable);
-        let mut last = start;
-        while let Some(record) = follower.try_next()? {
-            last = record.lsn;
-            replay_one(&mut tables, &mut audit, self.on_replay.as_ref(), record)?;
-            report.records_replayed += 1;
-        }
-        Ok((tables, audit, report, last))
-    }
-
-    /// The replica's thread: applies each durable commit after `applied` until `stop`.
-    fn follow_commits(&self, applied: &AtomicU64, stop: &AtomicBool) -> Result<()> {
-        let mut follower = self.log.follow(
-            Lsn(applied.load(Ordering::Acquire)).next(),
-            FollowMode::Durable,
-        );
-        while !stop.load(Ordering::Relaxed) {
-            if let Some(record) = follower.next(LOOK)? {
-                self.apply_followed(record)?;
-                applied.store(record.lsn.0, Ordering::Release);
-            }
-        }
-        Ok(())
     }
 
     /// Applies one record that became durable after the catch-up, and delivers its commit to
