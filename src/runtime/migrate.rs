@@ -454,10 +454,9 @@ mod tests {
     fn a_migration_to_an_older_version_is_an_error_at_open_not_a_panic() {
         let m = Migrations::new().rows("t", 3, 3, "same", noop);
         let error = m.check_registrations().unwrap_err();
-        assert!(
-            matches!(&error, Error::InvalidMigration { migration, from: 3, to: 3, .. } if migration == "same"),
-            "{error}"
-        );
+        let named = matches!(&error, Error::InvalidMigration { migration, from: 3, to: 3, .. }
+            if migration == "same");
+        assert!(named, "{error}");
         assert!(
             Migrations::new()
                 .table("t", 4, 2, "back", Ok)
