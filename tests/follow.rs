@@ -17,6 +17,17 @@ fn options() -> Options {
     }
 }
 
+/// `options()` with retention keeping `segments` segments.
+fn keeping(segments: usize) -> Options {
+    Options {
+        retention: Retention {
+            segments_max: Some(segments),
+            ..Retention::default()
+        },
+        ..options()
+    }
+}
+
 fn payload(lsn: u64) -> Vec<u8> {
     let len = 10 + (lsn * 7919 % 300) as usize;
     let mut bytes = format!("record {lsn} ").into_bytes();
@@ -162,13 +173,7 @@ fn a_truncation_below_what_was_read_is_an_error() {
 #[test]
 fn a_follower_behind_retention_gets_an_error_naming_the_lsn() {
     let dir = tempfile::tempdir().unwrap();
-    let options = Options {
-        retention: Retention {
-            segments_max: Some(2),
-            ..Retention::default()
-        },
-        ..options()
-    };
+    let options = keeping(2);
     let log = Log::open(dir.path(), options).unwrap();
     write(&log, 1, 10);
     let mut follower = log.follow(Lsn::ZERO, FollowMode::Durable);
@@ -329,13 +334,7 @@ fn mappings_of(dir: &std::path::Path) -> usize {
 #[test]
 fn a_follower_holds_no_more_than_the_segment_it_is_in() {
     let dir = tempfile::tempdir().unwrap();
-    let options = Options {
-        retention: Retention {
-            segments_max: Some(4),
-            ..Retention::default()
-        },
-        ..options()
-    };
+    let options = keeping(4);
     let log = Log::open(dir.path(), options.clone()).unwrap();
     write(&log, 1, 100);
     let reader = Log::open_read_only(dir.path(), options).unwrap();

@@ -202,6 +202,17 @@ fn a_follower_in_another_process_keeps_up_through_truncations_and_retention() {
     }
 }
 
+/// `interstice dump DIR --follow ARGS`, its output piped.
+fn spawn_dump_follow(dir: &Path, args: &[&str]) -> Child {
+    common::bin()
+        .args(["dump", dir.to_str().unwrap(), "--follow"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn spawn_writer(dir: &Path, count: u64) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "follow_writer_child", "--nocapture", "--ignored"])
@@ -362,12 +373,7 @@ fn a_writer_killed_mid_stream_leaves_followers_at_whole_records() {
 fn dump_follow_waits_for_the_log_prints_each_record_once_and_exits_0_on_sigterm() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("log");
-    let mut dump = common::bin()
-        .args(["dump", dir.to_str().unwrap(), "--follow", "--with-lsn"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut dump = spawn_dump_follow(&dir, &["--with-lsn"]);
     std::thread::sleep(Duration::from_millis(200));
     let total = 3_000;
     let mut writer = spawn_writer(&dir, total);
@@ -401,12 +407,7 @@ fn dump_follow_exits_non_zero_when_the_log_is_removed() {
     let dir = root.path().join("log");
     let mut writer = spawn_writer(&dir, 100);
     assert!(writer.wait().unwrap().success());
-    let dump = common::bin()
-        .args(["dump", dir.to_str().unwrap(), "--follow"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let dump = spawn_dump_follow(&dir, &[]);
     std::thread::sleep(Duration::from_millis(300));
     std::fs::remove_dir_all(&dir).unwrap();
     let output = common::wait_output(dump);
@@ -422,12 +423,7 @@ fn dump_follow_fails_naming_the_log_when_it_is_truncated_below_what_it_printed()
     let dir = root.path().join("log");
     let mut writer = spawn_writer(&dir, 100);
     assert!(writer.wait().unwrap().success());
-    let mut dump = common::bin()
-        .args(["dump", dir.to_str().unwrap(), "--follow"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut dump = spawn_dump_follow(&dir, &[]);
     let mut lines = BufReader::new(dump.stdout.take().unwrap()).lines();
     for lsn in 1..=100 {
         let line = lines.next().unwrap().unwrap();
@@ -452,12 +448,7 @@ fn dump_follow_ends_quietly_when_its_reader_goes_away() {
     let dir = root.path().join("log");
     let mut writer = spawn_writer(&dir, 20_000);
     assert!(writer.wait().unwrap().success());
-    let mut dump = common::bin()
-        .args(["dump", dir.to_str().unwrap(), "--follow"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut dump = spawn_dump_follow(&dir, &[]);
     let mut stdout = BufReader::new(dump.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();

@@ -88,6 +88,18 @@ struct Found {
     len: usize,
 }
 
+impl Found {
+    /// The record, borrowing `bytes`, the mapping of segment `id` it was found in.
+    fn record(self, bytes: &[u8], id: SegmentId) -> Record<'_> {
+        Record {
+            lsn: Lsn(self.lsn),
+            payload: &bytes[self.payload..self.payload + self.len],
+            segment: id,
+            offset: self.offset as u64,
+        }
+    }
+}
+
 /// Where a walk of a segment stands.
 #[derive(Clone, Copy, Debug)]
 struct Walk {
@@ -409,12 +421,7 @@ impl<'a> Follower<'a> {
                 }
             }
             let found = self.ready.items[at];
-            f(Record {
-                lsn: Lsn(found.lsn),
-                payload: &bytes[found.payload..found.payload + found.len],
-                segment: id,
-                offset: found.offset as u64,
-            });
+            f(found.record(bytes, id));
             at += 1;
         }
         if at > start {
@@ -427,13 +434,7 @@ impl<'a> Follower<'a> {
 
     fn record(&self, found: Found) -> Record<'_> {
         let segment = self.segment.as_ref().expect("a record was found in it");
-        let bytes = segment.mapping().frozen();
-        Record {
-            lsn: Lsn(found.lsn),
-            payload: &bytes[found.payload..found.payload + found.len],
-            segment: segment.id(),
-            offset: found.offset as u64,
-        }
+        found.record(segment.mapping().frozen(), segment.id())
     }
 
     /// The next record within what was last read of the writer's ends, or why there is none.
