@@ -120,6 +120,9 @@ compile_error!(
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+// The derive macros name `::interstice`; this lets the crate use them on itself.
+extern crate self as interstice;
+
 mod disk;
 pub mod error;
 pub mod follow;

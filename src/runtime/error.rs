@@ -78,6 +78,49 @@ pub enum Error {
         /// The key, displayed.
         key: String,
     },
+    /// A typed row could not be made from a table's values: the table holds another shape
+    /// than the type, or a value the field's type cannot take.
+    #[error("table {table:?}, column {column:?}: {reason}")]
+    Conversion {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An insert or update that would put a value twice in a unique column.
+    #[error("table {table:?}: column {column:?} already holds {value} (it is unique)")]
+    UniqueViolation {
+        /// The table.
+        table: String,
+        /// The unique column.
+        column: String,
+        /// The value, displayed.
+        value: String,
+    },
+    /// A call by name of a reducer the runtime does not know.
+    #[error("no reducer {reducer:?}; register it with RuntimeConfig::reducer")]
+    NoSuchReducer {
+        /// The name asked for.
+        reducer: String,
+    },
+    /// A call by name whose arguments do not fit the reducer's parameters.
+    #[error("reducer {reducer:?}: {reason}")]
+    BadArguments {
+        /// The reducer.
+        reducer: String,
+        /// What is wrong (count, or an argument's type).
+        reason: String,
+    },
+    /// A reducer called by name returned an error or panicked; nothing was written.
+    #[error("reducer {reducer:?} failed: {message}")]
+    ReducerFailed {
+        /// The reducer.
+        reducer: String,
+        /// Its error, or the panic's message.
+        message: String,
+    },
     /// An update or delete of a key the table does not hold.
     #[error("table {table:?} holds no key {key}")]
     NotFound {

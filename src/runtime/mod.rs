@@ -25,12 +25,14 @@
 mod codec;
 mod error;
 mod migrate;
+mod reducer;
 mod replica;
 mod schema;
 mod snapshot;
 mod subscribe;
 mod table;
 mod txn;
+mod typed;
 mod value;
 
 use std::panic::{self, AssertUnwindSafe};
@@ -46,12 +48,20 @@ pub use migrate::{AuditEntry, Migrations, RowFn, TableFn};
 pub use replica::Replica;
 pub use schema::{Column, ColumnType, Schema};
 pub use subscribe::{Change, ChangeKind, Commit, Effect, ReplayHook, Subscriber};
+pub use reducer::{CallError, Caller, Param, Reducer, ReducerContext, Rng, Timestamp};
 pub use txn::Tx;
+pub use typed::{Args, Col, Field, Table};
 pub use value::{Row, Value};
 
 use subscribe::Hub;
 use table::Tables;
 use txn::Decoded;
+
+/// What the derive macros call; not an API.
+#[doc(hidden)]
+pub mod __derive {
+    pub use super::typed::{check_len, field};
+}
 
 #[doc = include_str!("../../docs/MIGRATION_GUIDE.md")]
 pub mod migration_guide {}
@@ -97,6 +107,7 @@ pub struct RuntimeConfig {
     subscribers: Vec<(String, Subscriber)>,
     on_replay: Option<ReplayHook>,
     replay_flag: ReplayFlag,
+    reducers: reducer::Registry,
 }
 
 impl std::fmt::Debug for RuntimeConfig {
@@ -124,7 +135,22 @@ impl RuntimeConfig {
             subscribers: Vec::new(),
             on_replay: None,
             replay_flag: ReplayFlag::default(),
+            reducers: reducer::Registry::default(),
         }
+    }
+
+    /// Declares the table of a [`Table`] type (usually derived): `.schema(T::schema())`.
+    #[must_use]
+    pub fn table<T: Table>(self) -> RuntimeConfig {
+        self.schema(T::schema())
+    }
+
+    /// Registers a reducer, so that it can be called by name
+    /// ([`Runtime::call_by_name`]). A typed call ([`Runtime::call`]) needs no registration.
+    #[must_use]
+    pub fn reducer<R: Reducer>(mut self, _reducer: R) -> RuntimeConfig {
+        self.reducers.register::<R>();
+        self
     }
 
     /// Sets the log's options.
@@ -376,7 +402,7 @@ impl Runtime {
         }
         for schema in &self.schemas {
             let id = tables.id(schema.name())?;
-            tables.get_mut(id).set_indexes(schema.indexes());
+            tables.get_mut(id).set_extras(schema);
         }
         Ok((tables, audit, report))
     }

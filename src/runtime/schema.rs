@@ -126,6 +126,9 @@ pub struct Schema {
     columns: Vec<Column>,
     primary_key: String,
     indexes: Vec<String>,
+    unique: Vec<String>,
+    auto_inc: bool,
+    defaults: Vec<(String, Value)>,
 }
 
 impl Schema {
@@ -140,6 +143,9 @@ impl Schema {
             columns: Vec::new(),
             primary_key: String::new(),
             indexes: Vec::new(),
+            unique: Vec::new(),
+            auto_inc: false,
+            defaults: Vec::new(),
         }
     }
 
@@ -181,6 +187,56 @@ impl Schema {
     pub fn index(mut self, name: impl Into<String>) -> Schema {
         self.indexes.push(name.into());
         self
+    }
+
+    /// Declares a column unique: no two rows hold the same value there (`Null` excepted). It
+    /// is indexed too. Checked when a transaction inserts or updates a row
+    /// (`Error::UniqueViolation`); like indexes, it lives in memory and may change freely.
+    #[must_use]
+    pub fn unique(mut self, name: impl Into<String>) -> Schema {
+        let name = name.into();
+        if !self.indexes.contains(&name) {
+            self.indexes.push(name.clone());
+        }
+        self.unique.push(name);
+        self
+    }
+
+    /// Makes the primary key (an integer column) assigned by the runtime: an insert whose key
+    /// is 0 (typed) or left out (dynamic) gets one more than the largest key the table has
+    /// held since it was opened or loaded. Keys are never reused while the runtime runs; a
+    /// key removed before a snapshot may be given again after reopening from it.
+    #[must_use]
+    pub fn auto_inc(mut self) -> Schema {
+        self.auto_inc = true;
+        self
+    }
+
+    /// The value column `name` takes in rows that predate it: when a new version of the
+    /// table only adds columns, each nullable or with a default, opening migrates the rows
+    /// without a registered migration (audited as `add columns ...`).
+    #[must_use]
+    pub fn default_value(mut self, name: impl Into<String>, value: impl Into<Value>) -> Schema {
+        self.defaults.push((name.into(), value.into()));
+        self
+    }
+
+    /// The unique columns' names.
+    #[must_use]
+    pub fn unique_columns(&self) -> &[String] {
+        &self.unique
+    }
+
+    /// Whether the primary key is assigned by the runtime.
+    #[must_use]
+    pub fn is_auto_inc(&self) -> bool {
+        self.auto_inc
+    }
+
+    /// The default of column `name`, if it has one.
+    #[must_use]
+    pub fn default_of(&self, name: &str) -> Option<&Value> {
+        self.defaults.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
     /// The table's name.
@@ -271,6 +327,25 @@ impl Schema {
                 "index on {missing:?}, which is not a column"
             )));
         }
+        let key = &self.columns[self.key_position()];
+        if self.auto_inc && !matches!(key.ty, ColumnType::U64 | ColumnType::I64) {
+            return Err(invalid(format!(
+                "auto_inc key {:?} is {}, not an integer",
+                key.name, key.ty
+            )));
+        }
+        for (name, value) in &self.defaults {
+            let Some(column) = self.position(name).map(|i| &self.columns[i]) else {
+                return Err(invalid(format!("default of {name:?}, which is not a column")));
+            };
+            if !(column.ty.admits(value) || column.nullable && value.is_null()) {
+                return Err(invalid(format!(
+                    "default of {name:?} is {}, not {}",
+                    value.kind_name(),
+                    column.ty
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -316,12 +391,28 @@ impl Schema {
             columns,
             primary_key,
             indexes,
+            unique: Vec::new(),
+            auto_inc: false,
+            defaults: Vec::new(),
         }
     }
 
-    pub(crate) fn with_indexes(mut self, indexes: Vec<String>) -> Schema {
-        self.indexes = indexes;
+    /// This schema with `declared`'s in-memory parts: indexes, unique columns, `auto_inc`
+    /// and defaults (the log records only the shape).
+    pub(crate) fn with_extras_of(mut self, declared: &Schema) -> Schema {
+        self.indexes.clone_from(&declared.indexes);
+        self.unique.clone_from(&declared.unique);
+        self.auto_inc = declared.auto_inc;
+        self.defaults.clone_from(&declared.defaults);
         self
+    }
+
+    /// True when `declared`'s in-memory parts are this schema's.
+    pub(crate) fn has_extras_of(&self, declared: &Schema) -> bool {
+        self.indexes == declared.indexes
+            && self.unique == declared.unique
+            && self.auto_inc == declared.auto_inc
+            && self.defaults == declared.defaults
     }
 }
 

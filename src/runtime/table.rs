@@ -22,6 +22,9 @@ pub struct Table {
     key: usize,
     rows: BTreeMap<Value, Vec<Value>>,
     indexes: Vec<Index>,
+    /// One above the largest non-negative integer key this table has held since it was
+    /// created or loaded: the next `auto_inc` key.
+    next_auto: u64,
 }
 
 impl Table {
@@ -40,7 +43,22 @@ impl Table {
             key,
             rows: BTreeMap::new(),
             indexes,
+            next_auto: 1,
         }
+    }
+
+    /// The next `auto_inc` key (at least 1).
+    pub fn next_auto(&self) -> u64 {
+        self.next_auto
+    }
+
+    fn saw_key(&mut self, key: &Value) {
+        let held = match *key {
+            Value::U64(k) => k,
+            Value::I64(k) if k >= 0 => k.cast_unsigned(),
+            _ => return,
+        };
+        self.next_auto = self.next_auto.max(held.saturating_add(1));
     }
 
     /// The table's schema.
@@ -73,6 +91,7 @@ impl Table {
     pub fn put(&mut self, values: Vec<Value>) -> Option<Vec<Value>> {
         debug_assert_eq!(values.len(), self.schema.columns().len());
         let key = values[self.key].clone();
+        self.saw_key(&key);
         for index in &mut self.indexes {
             index
                 .keys
@@ -119,6 +138,9 @@ impl Table {
             .into_iter()
             .map(|values| (values[key].clone(), values))
             .collect();
+        if let Some(last) = self.rows.keys().next_back().cloned() {
+            self.saw_key(&last);
+        }
         for index in &mut self.indexes {
             for (key, values) in &self.rows {
                 index
@@ -163,12 +185,13 @@ impl Table {
         self.indexes.iter().any(|i| i.column == column)
     }
 
-    /// Replaces the schema's index list (same shape) and rebuilds the indexes.
-    pub fn set_indexes(&mut self, indexes: &[String]) {
-        if self.schema.indexes() == indexes {
+    /// Takes `declared`'s in-memory parts (indexes, unique columns, `auto_inc`, defaults;
+    /// same shape) and rebuilds the indexes.
+    pub fn set_extras(&mut self, declared: &Schema) {
+        if self.schema.has_extras_of(declared) {
             return;
         }
-        let schema = Schema::clone(&self.schema).with_indexes(indexes.to_vec());
+        let schema = Schema::clone(&self.schema).with_extras_of(declared);
         self.indexes = index_columns(&schema)
             .map(|column| {
                 let mut keys: BTreeMap<Value, BTreeSet<Value>> = BTreeMap::new();
@@ -424,7 +447,12 @@ mod tests {
     fn set_indexes_rebuilds() {
         let mut table = people();
         table.put(person(1, "oslo"));
-        table.set_indexes(&["age".into()]);
+        let declared = Schema::clone(table.schema()).with_extras_of(
+            &Schema::new("people", 1)
+                .column("id", ColumnType::U64)
+                .index("age"),
+        );
+        table.set_extras(&declared);
         assert!(!table.is_indexed(1));
         assert!(table.is_indexed(2));
         assert_eq!(table.lookup(2, &Value::Null), [&Value::U64(1)]);
