@@ -49,7 +49,7 @@ fn row(k: u64) -> Row {
 }
 
 fn commit(runtime: &Runtime, k: u64) {
-    runtime.transact(|tx| tx.insert("kv", row(k))).unwrap();
+    runtime.transact(|tx| tx.insert_row("kv", row(k))).unwrap();
 }
 
 fn commits(c: &mut Criterion) {
@@ -108,7 +108,7 @@ fn replay(c: &mut Criterion) {
         for start in (0..rows).step_by(ROWS_PER_TRANSACTION as usize) {
             let end = (start + ROWS_PER_TRANSACTION).min(rows);
             runtime
-                .transact(|tx| (start..end).try_for_each(|k| tx.insert("kv", row(k))))
+                .transact(|tx| (start..end).try_for_each(|k| tx.insert_row("kv", row(k))))
                 .unwrap();
         }
         runtime.log().sync().unwrap();

@@ -52,7 +52,7 @@ fn balance(row: &Row) -> i64 {
 }
 
 fn total(runtime: &Runtime) -> Result<i64, Error> {
-    Ok(runtime.scan("accounts")?.iter().map(balance).sum())
+    Ok(runtime.scan_rows("accounts")?.iter().map(balance).sum())
 }
 
 /// Opens the accounts on a fresh ledger, in one transaction.
@@ -63,33 +63,34 @@ fn open_accounts(runtime: &Runtime) -> Result<(), Error> {
                 .with("id", id)
                 .with("owner", format!("customer-{id}"))
                 .with("balance", OPENING_BALANCE);
-            tx.insert("accounts", row)?;
+            tx.insert_row("accounts", row)?;
         }
         Ok(())
-    })
+    })?;
+    Ok(())
 }
 
 /// Moves `amount` from `from` to `to`; refused (nothing written) when funds are short.
 fn transfer(runtime: &Runtime, id: u64, from: u64, to: u64, amount: i64) -> Result<bool, Error> {
     let moved = runtime.transact(|tx| {
-        let mut source = tx.get("accounts", from)?.expect("account exists");
-        let mut target = tx.get("accounts", to)?.expect("account exists");
+        let mut source = tx.get_row("accounts", from)?.expect("account exists");
+        let mut target = tx.get_row("accounts", to)?.expect("account exists");
         if balance(&source) < amount {
             return Err(Error::aborted("insufficient funds"));
         }
         source.set("balance", balance(&source) - amount);
         target.set("balance", balance(&target) + amount);
-        tx.update("accounts", source)?;
-        tx.update("accounts", target)?;
+        tx.update_row("accounts", source)?;
+        tx.update_row("accounts", target)?;
         let record = Row::new()
             .with("id", id)
             .with("from", from)
             .with("to", to)
             .with("amount", amount);
-        tx.insert("transfers", record)
+        tx.insert_row("transfers", record)
     });
     match moved {
-        Ok(()) => Ok(true),
+        Ok(_) => Ok(true),
         Err(Error::Aborted { .. }) => Ok(false),
         Err(error) => Err(error),
     }
@@ -108,7 +109,7 @@ impl Random {
 }
 
 fn print_balances(runtime: &Runtime) -> Result<(), Error> {
-    for row in runtime.scan("accounts")? {
+    for row in runtime.scan_rows("accounts")? {
         let owner = row.get("owner").and_then(Value::as_str).unwrap_or("?");
         println!("  {owner:<12} {:>8}", balance(&row));
     }

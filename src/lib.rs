@@ -66,14 +66,14 @@
 //! };
 //! let runtime = Runtime::open(config())?;
 //! runtime.transact(|tx| {
-//!     tx.insert("accounts", Row::new().with("id", 1u64).with("balance", 100i64))?;
-//!     tx.insert("accounts", Row::new().with("id", 2u64).with("balance", 50i64))
+//!     tx.insert_row("accounts", Row::new().with("id", 1u64).with("balance", 100i64))?;
+//!     tx.insert_row("accounts", Row::new().with("id", 2u64).with("balance", 50i64))
 //! })?; // both rows in one record, or neither
 //! runtime.close()?;
 //!
 //! // Reopening replays the log into the tables.
 //! let runtime = Runtime::open(config())?;
-//! let account = runtime.get("accounts", 1u64)?.expect("replayed");
+//! let account = runtime.get_row("accounts", 1u64)?.expect("replayed");
 //! assert_eq!(account.get("balance").and_then(Value::as_i64), Some(100));
 //! assert_eq!(runtime.len("accounts")?, 2);
 //! runtime.close()?;

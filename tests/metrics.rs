@@ -94,11 +94,11 @@ fn runtime_metrics_count_commits_rollbacks_replay_and_snapshots() {
     let runtime = Runtime::open(config()).unwrap();
     for id in 0..10u64 {
         runtime
-            .transact(|tx| tx.insert("t", Row::new().with("id", id)))
+            .transact(|tx| tx.insert_row("t", Row::new().with("id", id)))
             .unwrap();
     }
     let refused = runtime.transact(|tx| {
-        tx.insert("t", Row::new().with("id", 99u64))?;
+        tx.insert_row("t", Row::new().with("id", 99u64))?;
         Err::<(), _>(RuntimeError::aborted("no"))
     });
     assert!(refused.is_err());
@@ -112,7 +112,7 @@ fn runtime_metrics_count_commits_rollbacks_replay_and_snapshots() {
     // The table's creation at open is one record too.
     assert_eq!(metrics.log.records_appended, 11);
     runtime
-        .transact(|tx| tx.insert("t", Row::new().with("id", 10u64)))
+        .transact(|tx| tx.insert_row("t", Row::new().with("id", 10u64)))
         .unwrap();
     runtime.close().unwrap();
 

@@ -60,7 +60,7 @@ fn write_v1(dir: &Path, n: u64) {
     runtime
         .transact(|tx| {
             for id in 0..n {
-                tx.insert(
+                tx.insert_row(
                     "items",
                     Row::new().with("id", id).with("name", format!("item {id}")),
                 )?;
@@ -76,7 +76,7 @@ fn a_log_from_an_older_schema_is_migrated_through_the_chain() {
     let dir = tempfile::tempdir().unwrap();
     write_v1(dir.path(), 20);
     let runtime = open(dir.path(), v3()).unwrap();
-    let row = runtime.get("items", 7u64).unwrap().unwrap();
+    let row = runtime.get_row("items", 7u64).unwrap().unwrap();
     assert_eq!(row.get("title"), Some(&Value::from("item 7")));
     assert_eq!(row.get("note"), Some(&Value::Null));
     assert_eq!(runtime.schema("items").unwrap().version(), 3);
@@ -101,7 +101,7 @@ fn the_migrated_log_replays_to_the_same_state_and_does_not_migrate_again() {
     let runtime = open(dir.path(), v2()).unwrap();
     runtime
         .transact(|tx| {
-            tx.insert(
+            tx.insert_row(
                 "items",
                 Row::new()
                     .with("id", 99u64)
@@ -110,11 +110,11 @@ fn the_migrated_log_replays_to_the_same_state_and_does_not_migrate_again() {
             )
         })
         .unwrap();
-    let before = runtime.scan("items").unwrap();
+    let before = runtime.scan_rows("items").unwrap();
     let trail = runtime.audit_trail();
     drop(runtime);
     let runtime = open(dir.path(), v2()).unwrap();
-    assert_eq!(runtime.scan("items").unwrap(), before);
+    assert_eq!(runtime.scan_rows("items").unwrap(), before);
     assert!(runtime.open_report().migrations.is_empty());
     assert_eq!(runtime.audit_trail(), trail);
     // Then on to version 3, and the trail grows.
@@ -137,7 +137,7 @@ fn the_audit_trail_survives_snapshots_and_compaction() {
                     let row = Row::new()
                         .with("id", 1000 + round * 1000 + id)
                         .with("name", "x".repeat(40));
-                    tx.insert("items", row)?;
+                    tx.insert_row("items", row)?;
                 }
                 Ok(())
             })
@@ -267,7 +267,13 @@ fn new_tables_and_new_indexes_need_no_migration() {
     .unwrap();
     assert_eq!(runtime.open_report().tables_created, ["tags"]);
     assert!(runtime.audit_trail().is_empty());
-    assert_eq!(runtime.lookup("items", "name", "item 2").unwrap().len(), 1);
+    assert_eq!(
+        runtime
+            .lookup_rows("items", "name", "item 2")
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -287,7 +293,7 @@ fn a_large_table_migrates_in_several_records_of_one_batch() {
     runtime
         .transact(|tx| {
             for id in 0..3000u64 {
-                tx.insert(
+                tx.insert_row(
                     "items",
                     Row::new().with("id", id).with("name", "n".repeat(500)),
                 )?;
@@ -317,7 +323,7 @@ fn a_migration_larger_than_a_segment_is_refused_naming_it_and_the_segment_size()
             .transact(|tx| {
                 for id in chunk * 50..(chunk + 1) * 50 {
                     let name = format!("item {id} {}", "x".repeat(40));
-                    tx.insert("items", Row::new().with("id", id).with("name", name))?;
+                    tx.insert_row("items", Row::new().with("id", id).with("name", name))?;
                 }
                 Ok(())
             })

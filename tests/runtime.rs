@@ -53,7 +53,7 @@ fn seed(runtime: &Runtime, n: u64) {
     runtime
         .transact(|tx| {
             for id in 0..n {
-                tx.insert("accounts", account(id, &format!("o{}", id % 3), 100))?;
+                tx.insert_row("accounts", account(id, &format!("o{}", id % 3), 100))?;
             }
             Ok(())
         })
@@ -63,8 +63,8 @@ fn seed(runtime: &Runtime, n: u64) {
 /// Moves `amount` from `from` to `to` and records the transfer, in one transaction.
 fn transfer(runtime: &Runtime, id: u64, from: u64, to: u64, amount: i64) -> Result<Lsn, Error> {
     runtime.transact(|tx| {
-        let mut a = tx.get("accounts", from)?.expect("account");
-        let mut b = tx.get("accounts", to)?.expect("account");
+        let mut a = tx.get_row("accounts", from)?.expect("account");
+        let mut b = tx.get_row("accounts", to)?.expect("account");
         let balance = a.get("balance").and_then(Value::as_i64).unwrap();
         if balance < amount {
             return Err(Error::aborted("insufficient funds"));
@@ -72,14 +72,14 @@ fn transfer(runtime: &Runtime, id: u64, from: u64, to: u64, amount: i64) -> Resu
         a.set("balance", balance - amount);
         let to_balance = b.get("balance").and_then(Value::as_i64).unwrap();
         b.set("balance", to_balance + amount);
-        tx.update("accounts", a)?;
-        tx.update("accounts", b)?;
+        tx.update_row("accounts", a)?;
+        tx.update_row("accounts", b)?;
         let row = Row::new()
             .with("id", id)
             .with("from", from)
             .with("to", to)
             .with("amount", amount);
-        tx.insert("transfers", row)?;
+        tx.insert_row("transfers", row)?;
         Ok(())
     })?;
     Ok(runtime.log().last_lsn())
@@ -87,7 +87,7 @@ fn transfer(runtime: &Runtime, id: u64, from: u64, to: u64, amount: i64) -> Resu
 
 fn total(runtime: &Runtime) -> i64 {
     runtime
-        .scan("accounts")
+        .scan_rows("accounts")
         .unwrap()
         .iter()
         .map(|r| r.get("balance").and_then(Value::as_i64).unwrap())
@@ -99,7 +99,7 @@ fn state(runtime: &Runtime) -> Vec<(String, Vec<Row>)> {
         .table_names()
         .into_iter()
         .map(|t| {
-            let rows = runtime.scan(&t).unwrap();
+            let rows = runtime.scan_rows(&t).unwrap();
             (t, rows)
         })
         .collect()
@@ -137,7 +137,7 @@ fn committed_state_is_reproduced_on_reopen() {
     }
     assert!(committed > 100);
     runtime
-        .transact(|tx| tx.delete("accounts", 9u64).map(drop))
+        .transact(|tx| tx.delete_row("accounts", 9u64).map(drop))
         .unwrap();
     let before = state(&runtime);
     assert!(runtime.log().segments().len() > 1, "small segments rotate");
@@ -162,7 +162,7 @@ fn a_transaction_over_several_tables_is_one_record() {
     assert_eq!(runtime.log().last_lsn(), before.next());
     assert_eq!(total(&runtime), 200);
     // A transaction that changes nothing writes nothing.
-    runtime.transact(|tx| tx.get("accounts", 0u64)).unwrap();
+    runtime.transact(|tx| tx.get_row("accounts", 0u64)).unwrap();
     assert_eq!(runtime.log().last_lsn(), before.next());
 }
 
@@ -173,8 +173,8 @@ fn an_error_in_the_transaction_leaves_tables_and_log_untouched() {
     seed(&runtime, 2);
     let (before, lsn) = (state(&runtime), runtime.log().last_lsn());
     let result = runtime.transact(|tx| {
-        tx.update("accounts", account(0, "o0", 0))?;
-        tx.insert("accounts", account(1, "dup", 1))
+        tx.update_row("accounts", account(0, "o0", 0))?;
+        tx.insert_row("accounts", account(1, "dup", 1))
     });
     assert!(
         matches!(result, Err(Error::DuplicateKey { .. })),
@@ -194,7 +194,7 @@ fn a_panic_in_the_transaction_is_resumed_after_rollback() {
     let (before, lsn) = (state(&runtime), runtime.log().last_lsn());
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         runtime.transact(|tx| -> Result<(), Error> {
-            tx.update("accounts", account(0, "o0", 0))?;
+            tx.update_row("accounts", account(0, "o0", 0))?;
             panic!("boom");
         })
     }));
@@ -216,7 +216,7 @@ fn a_record_the_log_refuses_changes_nothing() {
     }))
     .unwrap();
     let lsn = runtime.log().last_lsn();
-    let result = runtime.transact(|tx| tx.insert("accounts", account(1, &"x".repeat(600), 1)));
+    let result = runtime.transact(|tx| tx.insert_row("accounts", account(1, &"x".repeat(600), 1)));
     assert!(
         matches!(
             result,
@@ -239,35 +239,38 @@ fn lookups_use_the_secondary_index_and_follow_changes() {
             .collect()
     };
     assert_eq!(
-        ids(runtime.lookup("accounts", "owner", "o1").unwrap()),
+        ids(runtime.lookup_rows("accounts", "owner", "o1").unwrap()),
         [1, 4, 7]
     );
     runtime
         .transact(|tx| {
-            tx.update("accounts", account(4, "o2", 1))?;
+            tx.update_row("accounts", account(4, "o2", 1))?;
             // The transaction sees its own change through the lookup.
-            assert_eq!(ids(tx.lookup("accounts", "owner", "o1")?), [1, 7]);
-            tx.delete("accounts", 7u64).map(drop)
+            assert_eq!(ids(tx.lookup_rows("accounts", "owner", "o1")?), [1, 7]);
+            tx.delete_row("accounts", 7u64).map(drop)
         })
         .unwrap();
-    assert_eq!(ids(runtime.lookup("accounts", "owner", "o1").unwrap()), [1]);
     assert_eq!(
-        ids(runtime.lookup("accounts", "owner", "o2").unwrap()),
+        ids(runtime.lookup_rows("accounts", "owner", "o1").unwrap()),
+        [1]
+    );
+    assert_eq!(
+        ids(runtime.lookup_rows("accounts", "owner", "o2").unwrap()),
         [2, 4, 5, 8]
     );
     // Lookups by a column without an index scan, and agree.
     assert_eq!(
-        ids(runtime.lookup("accounts", "balance", 1i64).unwrap()),
+        ids(runtime.lookup_rows("accounts", "balance", 1i64).unwrap()),
         [4]
     );
     assert!(matches!(
-        runtime.lookup("accounts", "nope", 1i64),
+        runtime.lookup_rows("accounts", "nope", 1i64),
         Err(Error::NoSuchColumn { .. })
     ));
     drop(runtime);
     let runtime = open(dir.path());
     assert_eq!(
-        ids(runtime.lookup("accounts", "owner", "o2").unwrap()),
+        ids(runtime.lookup_rows("accounts", "owner", "o2").unwrap()),
         [2, 4, 5, 8]
     );
 }
@@ -291,7 +294,7 @@ fn subscribers_receive_commits_in_lsn_order_and_never_replayed_ones() {
     seed(&runtime, 4);
     transfer(&runtime, 1, 0, 1, 10).unwrap();
     runtime
-        .transact(|tx| tx.delete("accounts", 3u64).map(drop))
+        .transact(|tx| tx.delete_row("accounts", 3u64).map(drop))
         .unwrap();
     let kinds: Vec<ChangeKind> = seen.lock().iter().map(|s| s.1).collect();
     assert_eq!(
@@ -611,23 +614,23 @@ fn integers_of_every_width_fill_integer_columns_and_keys_are_typed() {
     runtime
         .transact(|tx| {
             // An unsuffixed literal is an i32: it fills the u64 key column.
-            tx.insert("accounts", account(1, "ada", 5).with("id", 1))?;
-            tx.insert(
+            tx.insert_row("accounts", account(1, "ada", 5).with("id", 1))?;
+            tx.insert_row(
                 "accounts",
                 account(2, "bob", 5).with("id", 2u8).with("balance", -3i16),
             )?;
-            tx.insert(
+            tx.insert_row(
                 "accounts",
                 account(3, "cy", 5).with("id", 3usize).with("balance", 7u32),
             )
         })
         .unwrap();
-    let row = runtime.get("accounts", 2).unwrap().unwrap();
+    let row = runtime.get_row("accounts", 2).unwrap().unwrap();
     assert_eq!(row.get("id"), Some(&Value::U64(2)));
     assert_eq!(row.get("balance"), Some(&Value::I64(-3)));
     assert_eq!(
         runtime
-            .get("accounts", 3u16)
+            .get_row("accounts", 3u16)
             .unwrap()
             .unwrap()
             .get("balance"),
@@ -635,13 +638,13 @@ fn integers_of_every_width_fill_integer_columns_and_keys_are_typed() {
     );
     // A key that cannot be a u64 is an error naming the column, not "no such row".
     for key in [Value::from("1"), Value::from(-1i64), Value::from(1.5f32)] {
-        match runtime.get("accounts", key) {
+        match runtime.get_row("accounts", key) {
             Err(Error::TypeMismatch { column, .. }) => assert_eq!(column, "id"),
             other => panic!("expected a type error, got {other:?}"),
         }
     }
     let negative =
-        runtime.transact(|tx| tx.insert("accounts", account(4, "dee", 0).with("id", -4)));
+        runtime.transact(|tx| tx.insert_row("accounts", account(4, "dee", 0).with("id", -4)));
     assert!(
         matches!(negative, Err(Error::TypeMismatch { .. })),
         "{negative:?}"

@@ -57,18 +57,18 @@ fn commit_transfer(runtime: &Runtime, id: u64) {
     let (from, to, amount) = transfer_of(id);
     runtime
         .transact(|tx| {
-            let mut a = tx.get("accounts", from)?.unwrap();
-            let mut b = tx.get("accounts", to)?.unwrap();
+            let mut a = tx.get_row("accounts", from)?.unwrap();
+            let mut b = tx.get_row("accounts", to)?.unwrap();
             a.set("balance", balance(&a) - amount);
             b.set("balance", balance(&b) + amount);
-            tx.update("accounts", a)?;
-            tx.update("accounts", b)?;
+            tx.update_row("accounts", a)?;
+            tx.update_row("accounts", b)?;
             let row = Row::new()
                 .with("id", id)
                 .with("from", from)
                 .with("to", to)
                 .with("amount", amount);
-            tx.insert("transfers", row)
+            tx.insert_row("transfers", row)
         })
         .unwrap();
 }
@@ -84,7 +84,7 @@ fn child_writer() {
         runtime
             .transact(|tx| {
                 for id in 0..ACCOUNTS {
-                    tx.insert(
+                    tx.insert_row(
                         "accounts",
                         Row::new().with("id", id).with("balance", START_BALANCE),
                     )?;
@@ -147,7 +147,7 @@ fn check_state(dir: &Path, last_acked: u64) -> u64 {
         "{n} transfers after acknowledging up to {last_acked}"
     );
     let mut expected = vec![START_BALANCE; ACCOUNTS as usize];
-    for (id, row) in runtime.scan("transfers").unwrap().iter().enumerate() {
+    for (id, row) in runtime.scan_rows("transfers").unwrap().iter().enumerate() {
         let id = id as u64;
         assert_eq!(row.get("id"), Some(&Value::U64(id)));
         let (from, to, amount) = transfer_of(id);
@@ -156,7 +156,7 @@ fn check_state(dir: &Path, last_acked: u64) -> u64 {
         expected[to as usize] += amount;
     }
     let balances: Vec<i64> = runtime
-        .scan("accounts")
+        .scan_rows("accounts")
         .unwrap()
         .iter()
         .map(balance)

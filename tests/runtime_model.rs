@@ -99,23 +99,24 @@ fn run(runtime: &Runtime, changes: &[Change], panic_at_end: bool) -> Result<(), 
     runtime.transact(|tx| {
         for change in changes {
             match change {
-                Change::Insert(k, s, n) => tx.insert("kv", row(*k, s, *n))?,
-                Change::Update(k, s, n) => tx.update("kv", row(*k, s, *n))?,
-                Change::Delete(k) => drop(tx.delete("kv", *k)?),
+                Change::Insert(k, s, n) => tx.insert_row("kv", row(*k, s, *n))?,
+                Change::Update(k, s, n) => tx.update_row("kv", row(*k, s, *n))?,
+                Change::Delete(k) => drop(tx.delete_row("kv", *k)?),
             }
         }
         assert!(!panic_at_end, "model panic");
         Ok(())
-    })
+    })?;
+    Ok(())
 }
 
 fn check(runtime: &Runtime, model: &Model) {
-    let rows = runtime.scan("kv").unwrap();
+    let rows = runtime.scan_rows("kv").unwrap();
     let expected: Vec<Row> = model.iter().map(|(k, (s, n))| row(*k, s, *n)).collect();
     assert_eq!(rows, expected);
     for text in ["a", "dd"] {
         let keys: Vec<u64> = runtime
-            .lookup("kv", "s", text)
+            .lookup_rows("kv", "s", text)
             .unwrap()
             .iter()
             .map(|r| r.get("k").and_then(Value::as_u64).unwrap())

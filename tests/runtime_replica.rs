@@ -34,7 +34,7 @@ fn transfers(runtime: &Runtime, count: u64, out: &mut impl Write) {
         runtime
             .transact(|tx| {
                 for id in 0..ACCOUNTS {
-                    tx.insert(
+                    tx.insert_row(
                         "accounts",
                         Row::new().with("id", id).with("balance", 1_000i64),
                     )?;
@@ -48,9 +48,9 @@ fn transfers(runtime: &Runtime, count: u64, out: &mut impl Write) {
         runtime
             .transact(|tx| {
                 for (id, delta) in [(from, -3i64), (to, 3)] {
-                    let row = tx.get("accounts", id)?.unwrap();
+                    let row = tx.get_row("accounts", id)?.unwrap();
                     let balance = row.get("balance").and_then(Value::as_i64).unwrap();
-                    tx.update("accounts", row.with("balance", balance + delta))?;
+                    tx.update_row("accounts", row.with("balance", balance + delta))?;
                 }
                 Ok(())
             })
@@ -63,7 +63,7 @@ fn transfers(runtime: &Runtime, count: u64, out: &mut impl Write) {
 fn balances(runtime: &Runtime) -> Vec<i64> {
     (0..ACCOUNTS)
         .map(|id| {
-            let row = runtime.get("accounts", id).unwrap().unwrap();
+            let row = runtime.get_row("accounts", id).unwrap().unwrap();
             row.get("balance").and_then(Value::as_i64).unwrap()
         })
         .collect()
@@ -138,7 +138,7 @@ fn a_replica_follows_a_runtime_in_another_process() {
         if last.0.is_multiple_of(500) {
             assert!(replica.wait_for(last, Duration::from_secs(30)));
             let total: i64 = replica.read(|tx| {
-                tx.scan("accounts")
+                tx.scan_rows("accounts")
                     .unwrap()
                     .iter()
                     .map(|row| row.get("balance").and_then(Value::as_i64).unwrap())
@@ -171,7 +171,7 @@ fn a_replica_refuses_writes_and_changes_nothing() {
     let before: Vec<(std::path::PathBuf, Vec<u8>)> = segment_bytes(dir.path());
     let replica = Runtime::open_replica(RuntimeConfig::new(dir.path())).unwrap();
     let refused = replica.transact(|tx| {
-        tx.insert(
+        tx.insert_row(
             "accounts",
             Row::new().with("id", 99u64).with("balance", 1i64),
         )

@@ -149,6 +149,10 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    pub fn array<const N: usize>(&mut self) -> DecodeResult<[u8; N]> {
+        Ok(self.take(N)?.try_into().expect("took N bytes"))
+    }
+
     pub fn varint(&mut self) -> DecodeResult<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {

@@ -134,6 +134,9 @@ pub enum Error {
     Aborted {
         /// Why.
         reason: String,
+        /// The application's error, when [`Error::abort`] made it.
+        #[source]
+        source: Option<MigrationError>,
     },
     /// The code declares an older schema version than the log holds.
     #[error(
@@ -249,6 +252,41 @@ impl Error {
     pub fn aborted(reason: impl Into<String>) -> Error {
         Error::Aborted {
             reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// An `Error::Aborted` carrying the application's own error, which
+    /// [`Error::aborted_with`] gives back:
+    ///
+    /// ```
+    /// use interstice::runtime::Error;
+    ///
+    /// #[derive(Debug, thiserror::Error, PartialEq)]
+    /// #[error("insufficient funds: {0} short")]
+    /// struct Insufficient(i64);
+    ///
+    /// let error = Error::abort(Insufficient(5));
+    /// assert_eq!(error.aborted_with::<Insufficient>(), Some(&Insufficient(5)));
+    /// assert_eq!(error.to_string(), "transaction aborted: insufficient funds: 5 short");
+    /// ```
+    pub fn abort(error: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Aborted {
+            reason: error.to_string(),
+            source: Some(Box::new(error)),
+        }
+    }
+
+    /// The application's error of an `Error::Aborted` made by [`Error::abort`], if it is
+    /// an `E`.
+    #[must_use]
+    pub fn aborted_with<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            Error::Aborted {
+                source: Some(source),
+                ..
+            } => source.downcast_ref::<E>(),
+            _ => None,
         }
     }
 

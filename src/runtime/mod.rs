@@ -10,12 +10,12 @@
 //! let config = || RuntimeConfig::new(dir.path()).schema(accounts.clone());
 //! let runtime = Runtime::open(config())?;
 //! runtime.transact(|tx| {
-//!     tx.insert("accounts", Row::new().with("id", 1u64).with("balance", 100i64))?;
-//!     tx.insert("accounts", Row::new().with("id", 2u64).with("balance", 50i64))
+//!     tx.insert_row("accounts", Row::new().with("id", 1u64).with("balance", 100i64))?;
+//!     tx.insert_row("accounts", Row::new().with("id", 2u64).with("balance", 50i64))
 //! })?;
 //! runtime.close()?;
 //! let runtime = Runtime::open(config())?; // replays the log
-//! assert_eq!(runtime.scan("accounts")?.len(), 2);
+//! assert_eq!(runtime.scan_rows("accounts")?.len(), 2);
 //! # Ok::<(), interstice::runtime::Error>(())
 //! ```
 //!
@@ -38,17 +38,17 @@ mod value;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::{Durability, Log, Lsn, Options};
 pub use error::{Error, MigrationError, Result};
 pub use migrate::{AuditEntry, Migrations, RowFn, TableFn};
+pub use reducer::{CallError, CallInfo, Caller, Param, Reducer, ReducerContext, Rng, Timestamp};
 pub use replica::Replica;
 pub use schema::{Column, ColumnType, Schema};
 pub use subscribe::{Change, ChangeKind, Commit, Effect, ReplayHook, Subscriber};
-pub use reducer::{CallError, Caller, Param, Reducer, ReducerContext, Rng, Timestamp};
 pub use txn::Tx;
 pub use typed::{Args, Col, Field, Table};
 pub use value::{Row, Value};
@@ -273,6 +273,32 @@ struct State {
     rolled_back: u64,
 }
 
+/// What [`Runtime::transact`] returns: the closure's value and the LSN of the
+/// transaction's record (`None` when it changed nothing and wrote nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Committed<T> {
+    /// What the closure returned.
+    pub value: T,
+    /// The record's LSN.
+    pub lsn: Option<Lsn>,
+}
+
+/// What a transaction's builder makes: the value, the changes and a reducer call's header;
+/// or its error; or its panic.
+type Built<T, X> = std::thread::Result<std::result::Result<(T, txn::Changes, Option<CallInfo>), X>>;
+
+/// Why a commit did not happen.
+enum Failure<X> {
+    /// The transaction's own error.
+    Rejected(X),
+    /// The transaction panicked.
+    Panicked(Box<dyn std::any::Any + Send>),
+    /// Appending or flushing failed.
+    Runtime(Error),
+}
+
+type Committing<T, X> = std::result::Result<(T, Option<Lsn>), Failure<X>>;
+
 /// A reused encoding buffer larger than this is given back after the transaction.
 const BUF_KEPT_BYTES: usize = 1 << 20;
 
@@ -291,6 +317,9 @@ pub struct Runtime {
     replaying: ReplayFlag,
     report: Mutex<OpenReport>,
     snapshot_times: crate::log::metrics::Histogram,
+    reducers: reducer::Registry,
+    /// Where the seeds of reducer calls come from.
+    seeds: AtomicU64,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -347,6 +376,8 @@ impl Runtime {
             replaying: config.replay_flag,
             report: Mutex::new(OpenReport::default()),
             snapshot_times: crate::log::metrics::Histogram::default(),
+            reducers: config.reducers,
+            seeds: AtomicU64::new(Timestamp::now().0 ^ u64::from(std::process::id()) << 40),
         }
     }
 
@@ -464,57 +495,192 @@ impl Runtime {
     }
 
     /// Runs `f` as one transaction: its changes reach the log as one record and the tables
-    /// together, or not at all. An error returned by `f`, or a panic in it (resumed after),
-    /// leaves tables and log untouched. A transaction without changes writes nothing.
+    /// together, or not at all, and returns what `f` returned with the record's LSN. An error
+    /// returned by `f`, or a panic in it (resumed after), leaves tables and log untouched. A
+    /// transaction without changes writes nothing (its `lsn` is `None`).
+    ///
+    /// An application's own error travels through [`Error::abort`] and comes back with
+    /// [`Error::aborted_with`].
     ///
     /// # Errors
     /// The error of `f`; `Error::Log` when appending or flushing fails (after a failed
     /// flush the log is poisoned: reopen the runtime).
-    pub fn transact<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
-        let (value, lsn) = {
+    pub fn transact<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<Committed<T>> {
+        let done = self.commit(|tables| {
+            panic::catch_unwind(AssertUnwindSafe(|| {
+                let mut tx = Tx::new(tables);
+                let value = f(&mut tx)?;
+                Ok((value, tx.into_changes(), None))
+            }))
+        });
+        match done {
+            Ok((value, lsn)) => Ok(Committed { value, lsn }),
+            Err(Failure::Rejected(error) | Failure::Runtime(error)) => Err(error),
+            Err(Failure::Panicked(panic)) => panic::resume_unwind(panic),
+        }
+    }
+
+    /// Calls reducer `R` as [`Caller::LOCAL`]: one transaction whose record holds the
+    /// reducer's name, its arguments, the caller, the timestamp and the random seed beside
+    /// the changes. Every successful call is logged, even one that changes nothing; replay
+    /// applies the changes and never runs the reducer. Returns the record's LSN (durable
+    /// when it returns under `Durability::EveryAppend`).
+    ///
+    /// # Errors
+    /// `CallError::Failed` with the reducer's error, `CallError::Panicked`: nothing is
+    /// written. `CallError::Runtime` when appending or flushing fails.
+    pub fn call<R: Reducer>(&self, reducer: R, args: R::Args) -> Result<Lsn, CallError<R::Error>> {
+        self.call_as(Caller::LOCAL, reducer, args)
+    }
+
+    /// As [`Runtime::call`], on behalf of `caller`.
+    ///
+    /// # Errors
+    /// As [`Runtime::call`].
+    pub fn call_as<R: Reducer>(
+        &self,
+        caller: Caller,
+        _reducer: R,
+        args: R::Args,
+    ) -> Result<Lsn, CallError<R::Error>> {
+        let info = self.call_info(R::NAME, args.to_values(), caller);
+        let done = self.commit(|tables| {
+            panic::catch_unwind(AssertUnwindSafe(|| {
+                let mut ctx = ReducerContext::new(Tx::new(tables), &info);
+                R::run(&mut ctx, args)?;
+                Ok(((), ctx.tx.into_changes(), Some(info)))
+            }))
+        });
+        match done {
+            Ok((_, lsn)) => Ok(lsn.expect("a call is always logged")),
+            Err(Failure::Rejected(error)) => Err(CallError::Failed {
+                reducer: R::NAME,
+                error,
+            }),
+            Err(Failure::Panicked(panic)) => Err(CallError::Panicked {
+                reducer: R::NAME,
+                message: reducer::panic_message(&*panic),
+            }),
+            Err(Failure::Runtime(error)) => Err(CallError::Runtime(error)),
+        }
+    }
+
+    /// Calls the registered reducer `name` with `args` on behalf of `caller`: the call
+    /// made by tools and module hosts, which know the reducer by name only. Arguments are
+    /// converted to the parameters' types as rows' values are (`1i64` fills a `u64`).
+    ///
+    /// # Errors
+    /// `Error::NoSuchReducer`, `Error::BadArguments`, `Error::ReducerFailed` (its error or
+    /// panic; nothing is written), `Error::Log`.
+    pub fn call_by_name(&self, caller: Caller, name: &str, args: Vec<Value>) -> Result<Lsn> {
+        let registered = self
+            .reducers
+            .by_name
+            .get(name)
+            .ok_or_else(|| Error::NoSuchReducer {
+                reducer: name.to_owned(),
+            })?;
+        let args = reducer::conform_args(name, &registered.params, args)?;
+        let info = self.call_info(name, args.clone(), caller);
+        let done = self.commit(|tables| {
+            panic::catch_unwind(AssertUnwindSafe(|| {
+                let mut ctx = ReducerContext::new(Tx::new(tables), &info);
+                (registered.run)(&mut ctx, args)?;
+                Ok(((), ctx.tx.into_changes(), Some(info)))
+            }))
+        });
+        let failed = |message| Error::ReducerFailed {
+            reducer: name.to_owned(),
+            message,
+        };
+        match done {
+            Ok((_, lsn)) => Ok(lsn.expect("a call is always logged")),
+            Err(Failure::Rejected(reducer::Rejected::Args(reason))) => Err(Error::BadArguments {
+                reducer: name.to_owned(),
+                reason,
+            }),
+            Err(Failure::Rejected(reducer::Rejected::Failed(message))) => Err(failed(message)),
+            Err(Failure::Panicked(panic)) => Err(failed(reducer::panic_message(&*panic))),
+            Err(Failure::Runtime(error)) => Err(error),
+        }
+    }
+
+    /// The reducers registered for calls by name, with their parameters, by name.
+    pub fn reducers(&self) -> Vec<(&'static str, Vec<reducer::Param>)> {
+        self.reducers
+            .by_name
+            .iter()
+            .map(|(name, r)| (*name, r.params.clone()))
+            .collect()
+    }
+
+    /// A call's header: its timestamp now, and the next seed.
+    fn call_info(&self, reducer: &str, args: Vec<Value>, caller: Caller) -> CallInfo {
+        CallInfo {
+            reducer: reducer.to_owned(),
+            args,
+            caller,
+            timestamp: Timestamp::now(),
+            seed: Rng::new(self.seeds.fetch_add(1, Ordering::Relaxed)).next_u64(),
+        }
+    }
+
+    /// Commits what `build` makes of the tables: a transaction's changes (and, for a
+    /// reducer call, its header), as one record, then applies them and waits for the flush
+    /// `Durability::EveryAppend` asks for. A transaction without changes and without a
+    /// header writes nothing.
+    fn commit<T, X>(&self, build: impl FnOnce(&Tables) -> Built<T, X>) -> Committing<T, X> {
+        let lsn = {
             let mut guard = self.state.write();
             let state = &mut *guard;
-            let mut tx = Tx::new(&state.tables);
-            let value = match panic::catch_unwind(AssertUnwindSafe(|| f(&mut tx))) {
-                Ok(Ok(value)) => value,
+            let (value, changes, call) = match build(&state.tables) {
+                Ok(Ok(built)) => built,
                 Ok(Err(error)) => {
-                    drop(tx);
                     state.rolled_back += 1;
-                    return Err(error);
+                    return Err(Failure::Rejected(error));
                 }
                 Err(panic) => {
-                    drop(tx);
                     state.rolled_back += 1;
-                    drop(guard);
-                    panic::resume_unwind(panic)
+                    return Err(Failure::Panicked(panic));
                 }
             };
-            let changes = tx.into_changes();
-            if changes.ops.is_empty() {
-                return Ok(value);
+            if changes.ops.is_empty() && call.is_none() {
+                return Ok((value, None));
             }
-            txn::encode_transaction(&mut state.buf, &state.tables, &changes);
-            let lsn = self.log.append(&state.buf)?;
+            txn::encode_transaction(&mut state.buf, &state.tables, &changes, call.as_ref());
+            let lsn = self
+                .log
+                .append(&state.buf)
+                .map_err(|e| Failure::Runtime(e.into()))?;
             state.commits += 1;
             if state.buf.capacity() > BUF_KEPT_BYTES {
                 state.buf = Vec::new();
             }
-            self.apply_commit(&mut state.tables, lsn, changes);
+            self.apply_commit(&mut state.tables, lsn, changes, call);
             (value, lsn)
         };
+        let (value, lsn) = lsn;
         if self.durability == Durability::EveryAppend {
-            self.log.sync_to(lsn)?;
+            self.log
+                .sync_to(lsn)
+                .map_err(|e| Failure::Runtime(e.into()))?;
         }
         self.hub.deliver(|| self.deliverable_lsn());
-        Ok(value)
+        Ok((value, Some(lsn)))
     }
 
     /// Applies a commit's changes to `tables`, queueing its event for the subscribers.
-    fn apply_commit(&self, tables: &mut Tables, lsn: Lsn, changes: txn::Changes) {
+    fn apply_commit(
+        &self,
+        tables: &mut Tables,
+        lsn: Lsn,
+        changes: txn::Changes,
+        call: Option<CallInfo>,
+    ) {
         let event = self
             .hub
             .has_subscribers()
-            .then(|| Commit::of(lsn, tables, &changes));
+            .then(|| Commit::of(lsn, tables, &changes, call));
         txn::apply(tables, changes);
         if let Some(event) = event {
             self.hub.push(event);
@@ -536,28 +702,65 @@ impl Runtime {
         f(&Tx::new(&state.tables))
     }
 
-    /// The row with primary key `key`.
+    /// The typed row with key `key`.
     ///
     /// # Errors
-    /// `Error::NoSuchTable`.
-    pub fn get(&self, table: &str, key: impl Into<Value>) -> Result<Option<Row>> {
-        self.read(|tx| tx.get(table, key))
+    /// `Error::NoSuchTable`, `Error::Conversion`.
+    pub fn get<T: Table>(&self, key: &T::Key) -> Result<Option<T>> {
+        self.read(|tx| tx.get::<T>(key))
+    }
+
+    /// Every typed row, in key order.
+    ///
+    /// # Errors
+    /// `Error::NoSuchTable`, `Error::Conversion`.
+    pub fn scan<T: Table>(&self) -> Result<Vec<T>> {
+        self.read(|tx| tx.scan::<T>())
+    }
+
+    /// The row whose `column` holds `value` ([`Tx::find`]).
+    ///
+    /// # Errors
+    /// `Error::NoSuchTable`, `Error::NoSuchColumn`, `Error::Conversion`.
+    pub fn find<T: Table, V: Field>(&self, column: Col<T, V>, value: &V) -> Result<Option<T>> {
+        self.read(|tx| tx.find(column, value))
+    }
+
+    /// The rows whose `column` holds `value`, in key order ([`Tx::filter`]).
+    ///
+    /// # Errors
+    /// `Error::NoSuchTable`, `Error::NoSuchColumn`, `Error::Conversion`.
+    pub fn filter<T: Table, V: Field>(&self, column: Col<T, V>, value: &V) -> Result<Vec<T>> {
+        self.read(|tx| tx.filter(column, value))
+    }
+
+    /// The row of `table` with primary key `key`.
+    ///
+    /// # Errors
+    /// `Error::NoSuchTable`, `Error::TypeMismatch`.
+    pub fn get_row(&self, table: &str, key: impl Into<Value>) -> Result<Option<Row>> {
+        self.read(|tx| tx.get_row(table, key))
     }
 
     /// Every row of `table`, in key order.
     ///
     /// # Errors
     /// `Error::NoSuchTable`.
-    pub fn scan(&self, table: &str) -> Result<Vec<Row>> {
-        self.read(|tx| tx.scan(table))
+    pub fn scan_rows(&self, table: &str) -> Result<Vec<Row>> {
+        self.read(|tx| tx.scan_rows(table))
     }
 
     /// The rows whose `column` equals `value`, through its secondary index if declared.
     ///
     /// # Errors
-    /// `Error::NoSuchTable`, `Error::NoSuchColumn`.
-    pub fn lookup(&self, table: &str, column: &str, value: impl Into<Value>) -> Result<Vec<Row>> {
-        self.read(|tx| tx.lookup(table, column, value))
+    /// `Error::NoSuchTable`, `Error::NoSuchColumn`, `Error::TypeMismatch`.
+    pub fn lookup_rows(
+        &self,
+        table: &str,
+        column: &str,
+        value: impl Into<Value>,
+    ) -> Result<Vec<Row>> {
+        self.read(|tx| tx.lookup_rows(table, column, value))
     }
 
     /// Number of rows of `table`.
@@ -679,7 +882,7 @@ impl Runtime {
     /// # let dir = tempfile::tempdir().unwrap();
     /// let schema = Schema::new("t", 1).column("id", ColumnType::U64);
     /// let runtime = Runtime::open(RuntimeConfig::new(dir.path()).schema(schema))?;
-    /// runtime.transact(|tx| tx.insert("t", Row::new().with("id", 1u64)))?;
+    /// runtime.transact(|tx| tx.insert_row("t", Row::new().with("id", 1u64)))?;
     /// let metrics = runtime.metrics();
     /// assert_eq!(metrics.commits, 1);
     /// println!("replayed {} records in {:?}", metrics.records_replayed, metrics.replay_time);
@@ -790,11 +993,15 @@ fn replay_one(
 ) -> Result<()> {
     let lsn = record.lsn;
     match txn::decode(lsn, record.payload)? {
-        Decoded::Transaction { tables: names, ops } => {
+        Decoded::Transaction {
+            call,
+            tables: names,
+            ops,
+        } => {
             let changes = txn::resolve(lsn, tables, &names, ops)?;
             txn::check(lsn, tables, &changes)?;
             if let Some(hook) = hook {
-                hook(&Commit::of(lsn, tables, &changes));
+                hook(&Commit::of(lsn, tables, &changes, call));
             }
             txn::apply(tables, changes);
         }

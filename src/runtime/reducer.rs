@@ -108,6 +108,18 @@ pub struct ReducerContext<'a> {
     pub seed: u64,
 }
 
+impl<'a> ReducerContext<'a> {
+    pub(crate) fn new(tx: Tx<'a>, call: &CallInfo) -> ReducerContext<'a> {
+        ReducerContext {
+            tx,
+            caller: call.caller,
+            timestamp: call.timestamp,
+            rng: Rng::new(call.seed),
+            seed: call.seed,
+        }
+    }
+}
+
 impl<'a> Deref for ReducerContext<'a> {
     type Target = Tx<'a>;
 
@@ -153,6 +165,36 @@ pub trait Reducer: Send + Sync + 'static {
     fn run(ctx: &mut ReducerContext<'_>, args: Self::Args) -> Result<(), Self::Error>;
 }
 
+/// What a reducer call's record holds besides its changes: which reducer, its arguments,
+/// who called it, when, and the seed of its random generator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallInfo {
+    /// The reducer's name.
+    pub reducer: String,
+    /// Its arguments, in order.
+    pub args: Vec<Value>,
+    /// Who called it.
+    pub caller: Caller,
+    /// When.
+    pub timestamp: Timestamp,
+    /// The seed of the call's [`Rng`].
+    pub seed: u64,
+}
+
+impl fmt::Display for CallInfo {
+    /// `transfer(1, 2, 10) by caller 7`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(", self.reducer)?;
+        for (i, arg) in self.args.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{arg}")?;
+        }
+        write!(f, ") by caller {}", self.caller)
+    }
+}
+
 /// One parameter of a registered reducer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Param {
@@ -188,9 +230,17 @@ pub enum CallError<E> {
     Runtime(#[from] Error),
 }
 
+/// Why a reducer called by name did not commit.
+pub(crate) enum Rejected {
+    /// Its arguments do not fit its parameters.
+    Args(String),
+    /// It returned this error.
+    Failed(String),
+}
+
 /// A registered reducer, without its types: runs from values.
 pub(crate) type Erased =
-    Arc<dyn Fn(&mut ReducerContext<'_>, Vec<Value>) -> Result<(), String> + Send + Sync>;
+    Arc<dyn Fn(&mut ReducerContext<'_>, Vec<Value>) -> Result<(), Rejected> + Send + Sync>;
 
 /// A registered reducer: its parameters and how to run it from values.
 #[derive(Clone)]
@@ -213,8 +263,8 @@ impl Registry {
             .map(|(&name, (ty, nullable))| Param { name, ty, nullable })
             .collect();
         let run: Erased = Arc::new(|ctx, values| {
-            let args = R::Args::from_values(values)?;
-            R::run(ctx, args).map_err(|e| e.to_string())
+            let args = R::Args::from_values(values).map_err(Rejected::Args)?;
+            R::run(ctx, args).map_err(|e| Rejected::Failed(e.to_string()))
         });
         self.by_name.insert(R::NAME, Registered { params, run });
     }
@@ -224,6 +274,50 @@ impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.by_name.keys()).finish()
     }
+}
+
+/// `args` converted to `params`' types, as rows' values are.
+///
+/// # Errors
+/// `Error::BadArguments`: the count, or an argument that cannot be its parameter's type.
+pub(crate) fn conform_args(
+    reducer: &str,
+    params: &[Param],
+    args: Vec<Value>,
+) -> Result<Vec<Value>, Error> {
+    let bad = |reason: String| Error::BadArguments {
+        reducer: reducer.to_owned(),
+        reason,
+    };
+    if args.len() != params.len() {
+        return Err(bad(format!(
+            "{} arguments for {} parameters ({})",
+            args.len(),
+            params.len(),
+            params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    params
+        .iter()
+        .zip(args)
+        .map(|(param, arg)| {
+            if arg.is_null() {
+                return if param.nullable {
+                    Ok(arg)
+                } else {
+                    Err(bad(format!("{} needs a value", param.name)))
+                };
+            }
+            param.ty.conform(arg).map_err(|arg| {
+                bad(format!(
+                    "{}: expected {}, got {}",
+                    param.name,
+                    param.ty,
+                    arg.kind_name()
+                ))
+            })
+        })
+        .collect()
 }
 
 /// The message of a panic's payload.

@@ -27,7 +27,7 @@ const LOOK: Duration = Duration::from_millis(50);
 /// let writer = Runtime::open(RuntimeConfig::new(dir.path()).schema(schema))?;
 /// // In another process (here, the same one): a replica of the writer's tables.
 /// let replica = Runtime::open_replica(RuntimeConfig::new(dir.path()))?;
-/// let lsn = writer.transact(|tx| tx.insert("kv", Row::new().with("k", 1u64).with("v", 7i64)))
+/// let lsn = writer.transact(|tx| tx.insert_row("kv", Row::new().with("k", 1u64).with("v", 7i64)))
 ///     .map(|()| writer.log().last_lsn())?;
 /// writer.log().sync()?; // durable: the replica applies it
 /// assert!(replica.wait_for(lsn, Duration::from_secs(10)));
@@ -195,10 +195,14 @@ impl Runtime {
             let mut state = self.state.write();
             let state = &mut *state;
             match txn::decode(lsn, record.payload)? {
-                Decoded::Transaction { tables: names, ops } => {
+                Decoded::Transaction {
+                    call,
+                    tables: names,
+                    ops,
+                } => {
                     let changes = txn::resolve(lsn, &state.tables, &names, ops)?;
                     txn::check(lsn, &state.tables, &changes)?;
-                    self.apply_commit(&mut state.tables, lsn, changes);
+                    self.apply_commit(&mut state.tables, lsn, changes, call);
                 }
                 Decoded::Schema(schema) => {
                     state.tables.define(schema);

@@ -236,7 +236,10 @@ impl Schema {
     /// The default of column `name`, if it has one.
     #[must_use]
     pub fn default_of(&self, name: &str) -> Option<&Value> {
-        self.defaults.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.defaults
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
     }
 
     /// The table's name.
@@ -336,7 +339,9 @@ impl Schema {
         }
         for (name, value) in &self.defaults {
             let Some(column) = self.position(name).map(|i| &self.columns[i]) else {
-                return Err(invalid(format!("default of {name:?}, which is not a column")));
+                return Err(invalid(format!(
+                    "default of {name:?}, which is not a column"
+                )));
             };
             if !(column.ty.admits(value) || column.nullable && value.is_null()) {
                 return Err(invalid(format!(

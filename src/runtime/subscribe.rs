@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
+use super::reducer::CallInfo;
 use super::table::Tables;
 use super::txn::{Changes, Op};
 use super::value::{Row, Value};
@@ -43,11 +44,18 @@ pub struct Commit {
     pub lsn: Lsn,
     /// Its changes.
     pub changes: Vec<Change>,
+    /// The reducer call it records, if a reducer made it.
+    pub call: Option<CallInfo>,
 }
 
 impl Commit {
     /// Builds the event of a transaction from its changes, before they are applied.
-    pub(crate) fn of(lsn: Lsn, tables: &Tables, changes: &Changes) -> Commit {
+    pub(crate) fn of(
+        lsn: Lsn,
+        tables: &Tables,
+        changes: &Changes,
+        call: Option<CallInfo>,
+    ) -> Commit {
         let mut list: Vec<Change> = changes
             .ops
             .iter()
@@ -69,7 +77,11 @@ impl Commit {
             })
             .collect();
         list.sort_by(|a, b| a.table.cmp(&b.table));
-        Commit { lsn, changes: list }
+        Commit {
+            lsn,
+            changes: list,
+            call,
+        }
     }
 
     /// The changes to `table`.
@@ -194,6 +206,7 @@ mod tests {
                 key: Value::U64(lsn),
                 row: None,
             }],
+            call: None,
         }
     }
 

@@ -22,6 +22,8 @@ pub struct Table {
     key: usize,
     rows: BTreeMap<Value, Vec<Value>>,
     indexes: Vec<Index>,
+    /// Positions of the unique columns.
+    unique: Vec<usize>,
     /// One above the largest non-negative integer key this table has held since it was
     /// created or loaded: the next `auto_inc` key.
     next_auto: u64,
@@ -39,12 +41,18 @@ impl Table {
             })
             .collect();
         Table {
+            unique: unique_columns(&schema),
             schema: Arc::new(schema),
             key,
             rows: BTreeMap::new(),
             indexes,
             next_auto: 1,
         }
+    }
+
+    /// Positions of the unique columns.
+    pub fn unique_positions(&self) -> &[usize] {
+        &self.unique
     }
 
     /// The next `auto_inc` key (at least 1).
@@ -203,6 +211,7 @@ impl Table {
                 Index { column, keys }
             })
             .collect();
+        self.unique = unique_columns(&schema);
         self.schema = Arc::new(schema);
     }
 
@@ -358,6 +367,14 @@ impl Tables {
     pub fn rows(&self) -> usize {
         self.list.iter().map(Table::len).sum()
     }
+}
+
+fn unique_columns(schema: &Schema) -> Vec<usize> {
+    schema
+        .unique_columns()
+        .iter()
+        .filter_map(|name| schema.position(name))
+        .collect()
 }
 
 fn index_columns(schema: &Schema) -> impl Iterator<Item = usize> + '_ {

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use super::codec::{self, Reader};
 use super::error::{Error, Result};
 use super::migrate::AuditEntry;
-use super::schema::Schema;
+use super::reducer::{CallInfo, Caller, Timestamp};
+use super::schema::{ColumnType, Schema};
 use super::table::Tables;
+use super::typed::{self, Col, Field, Table};
 use super::value::{Row, Value};
 use crate::Lsn;
 
@@ -15,6 +17,7 @@ use crate::Lsn;
 pub(crate) const KIND_TRANSACTION: u8 = 1;
 pub(crate) const KIND_SCHEMA: u8 = 2;
 pub(crate) const KIND_AUDIT: u8 = 3;
+pub(crate) const KIND_CALL: u8 = 4;
 
 const OP_INSERT: u8 = 1;
 const OP_UPDATE: u8 = 2;
@@ -48,12 +51,18 @@ pub(crate) struct Changes {
 
 /// A transaction being built. Reads see the committed tables with this transaction's own
 /// changes on top; nothing reaches the tables or the log until the closure returns `Ok`.
+///
+/// Typed rows ([`Table`]) go through `insert`, `update`, `delete`, `get`, `scan`, `find` and
+/// `filter`; the dynamic API (`*_row`, `scan_rows`, `lookup_rows`) takes table names and
+/// [`Row`]s, for tools and migrations.
 #[derive(Debug)]
 pub struct Tx<'a> {
     committed: &'a Tables,
     changes: Changes,
     /// Latest change per (table id, key): the index of its `Op` (`None` once deleted).
     overlay: BTreeMap<(usize, Value), Option<usize>>,
+    /// Next `auto_inc` key of each table this transaction assigned one in.
+    auto: Vec<(usize, u64)>,
 }
 
 impl<'a> Tx<'a> {
@@ -62,6 +71,7 @@ impl<'a> Tx<'a> {
             committed,
             changes: Changes::default(),
             overlay: BTreeMap::new(),
+            auto: Vec::new(),
         }
     }
 
@@ -69,20 +79,274 @@ impl<'a> Tx<'a> {
         self.changes
     }
 
-    /// Inserts a row. Columns left out are `Null` (they must be nullable).
+    /// Inserts a typed row and returns its key. With `auto_inc`, a key of 0 is replaced by
+    /// the next one, assigned here.
     ///
     /// # Errors
-    /// `Error::NoSuchTable`, `Error::DuplicateKey`, or a row the schema rejects
-    /// (`Error::MissingValue`, `Error::TypeMismatch`, `Error::NoSuchColumn`).
-    pub fn insert(&mut self, table: &str, row: Row) -> Result<()> {
+    /// `Error::NoSuchTable`, `Error::DuplicateKey`, `Error::UniqueViolation`;
+    /// `Error::Conversion` when the table does not have the type's shape.
+    pub fn insert<T: Table>(&mut self, row: T) -> Result<T::Key> {
+        let id = self.committed.id(T::NAME)?;
+        let mut values = row.into_values();
+        self.check_typed(id, &values)?;
+        let t = self.committed.get(id);
+        let key_at = t.schema().key_position();
+        if t.schema().is_auto_inc() && is_zero(&values[key_at]) {
+            values[key_at] = self.assign_key(id);
+        }
+        let key = values[key_at].clone();
+        self.insert_values(id, values)?;
+        typed::field(T::NAME, t.schema().key_name(), Some(key))
+    }
+
+    /// Replaces the typed row with the same key.
+    ///
+    /// # Errors
+    /// `Error::NotFound` when the table holds no row with that key; otherwise as `insert`.
+    pub fn update<T: Table>(&mut self, row: T) -> Result<()> {
+        let id = self.committed.id(T::NAME)?;
+        let values = row.into_values();
+        self.check_typed(id, &values)?;
+        self.update_values(id, values)
+    }
+
+    /// Deletes the row with key `key` and returns it.
+    ///
+    /// # Errors
+    /// `Error::NoSuchTable`, `Error::NotFound`, `Error::Conversion`.
+    pub fn delete<T: Table>(&mut self, key: &T::Key) -> Result<T> {
+        let id = self.committed.id(T::NAME)?;
+        T::from_values(self.delete_key(id, key.to_value())?)
+    }
+
+    /// The typed row with key `key`, as this transaction sees it.
+    ///
+    /// # Errors
+    /// `Error::NoSuchTable`, `Error::Conversion`.
+    pub fn get<T: Table>(&self, key: &T::Key) -> Result<Option<T>> {
+        let id = self.committed.id(T::NAME)?;
+        self.current(id, &key.to_value())
+            .map(|values| T::from_values(values.to_vec()))
+            .transpose()
+    }
+
+    /// Every typed row, in key order, as this transaction sees them.
+    ///
+    /// # Errors
+    /// `Error::NoSuchTable`, `Error::Conversion`.
+    pub fn scan<T: Table>(&self) -> Result<Vec<T>> {
+        let id = self.committed.id(T::NAME)?;
+        self.visible(id)
+            .into_values()
+            .map(|values| T::from_values(values.to_vec()))
+            .collect()
+    }
+
+    /// The row whose column `column` (usually unique) holds `value`; the first in key order
+    /// when several do.
+    ///
+    /// # Errors
+    /// As [`Tx::filter`].
+    pub fn find<T: Table, V: Field>(&self, column: Col<T, V>, value: &V) -> Result<Option<T>> {
+        Ok(self.filter(column, value)?.into_iter().next())
+    }
+
+    /// The rows whose column `column` holds `value`, in key order (through the column's index
+    /// when it has one).
+    ///
+    /// # Errors
+    /// `Error::NoSuchTable`, `Error::NoSuchColumn`, `Error::Conversion`.
+    pub fn filter<T: Table, V: Field>(&self, column: Col<T, V>, value: &V) -> Result<Vec<T>> {
+        let id = self.committed.id(T::NAME)?;
+        let position = self.position(id, column.name())?;
+        self.matching(id, position, &value.to_value())
+            .into_iter()
+            .map(|values| T::from_values(values.to_vec()))
+            .collect()
+    }
+
+    /// Inserts a row. Columns left out are `Null` (they must be nullable); an `auto_inc` key
+    /// left out is assigned.
+    ///
+    /// # Errors
+    /// `Error::NoSuchTable`, `Error::DuplicateKey`, `Error::UniqueViolation`, or a row the
+    /// schema rejects (`Error::MissingValue`, `Error::TypeMismatch`, `Error::NoSuchColumn`).
+    pub fn insert_row(&mut self, table: &str, mut row: Row) -> Result<()> {
+        let id = self.committed.id(table)?;
+        let schema = self.committed.get(id).schema();
+        if schema.is_auto_inc() && row.get(schema.key_name()).is_none_or(Value::is_null) {
+            let key = self.assign_key(id);
+            row.set(schema.key_name(), key);
+        }
+        let values = self.committed.get(id).to_values(row)?;
+        self.insert_values(id, values)
+    }
+
+    /// Replaces the row with the same primary key.
+    ///
+    /// # Errors
+    /// `Error::NotFound` when the table holds no row with that key; otherwise as
+    /// `insert_row`.
+    pub fn update_row(&mut self, table: &str, row: Row) -> Result<()> {
         let id = self.committed.id(table)?;
         let values = self.committed.get(id).to_values(row)?;
-        let key = self.committed.get(id).key_of(&values).clone();
+        self.update_values(id, values)
+    }
+
+    /// Deletes the row with primary key `key` and returns it.
+    ///
+    /// # Errors
+    /// `Error::NoSuchTable`, `Error::NotFound`; `Error::TypeMismatch` for a key that cannot
+    /// be of the key column's type.
+    pub fn delete_row(&mut self, table: &str, key: impl Into<Value>) -> Result<Row> {
+        let id = self.committed.id(table)?;
+        let key = self.key(id, key.into())?;
+        let values = self.delete_key(id, key)?;
+        Ok(self.committed.get(id).to_row(&values))
+    }
+
+    /// The row with primary key `key`, as this transaction sees it.
+    ///
+    /// # Errors
+    /// `Error::NoSuchTable`; `Error::TypeMismatch` for a key that cannot be of the key
+    /// column's type (`get_row("accounts", "1")` on a `U64` key), rather than no row.
+    pub fn get_row(&self, table: &str, key: impl Into<Value>) -> Result<Option<Row>> {
+        let id = self.committed.id(table)?;
+        let key = self.key(id, key.into())?;
+        Ok(self
+            .current(id, &key)
+            .map(|values| self.committed.get(id).to_row(values)))
+    }
+
+    /// Every row of the table in key order, as this transaction sees it.
+    ///
+    /// # Errors
+    /// `Error::NoSuchTable`.
+    pub fn scan_rows(&self, table: &str) -> Result<Vec<Row>> {
+        let id = self.committed.id(table)?;
+        let t = self.committed.get(id);
+        Ok(self
+            .visible(id)
+            .into_values()
+            .map(|values| t.to_row(values))
+            .collect())
+    }
+
+    /// The rows whose `column` equals `value`, in key order, as this transaction sees them
+    /// (through the column's secondary index when it has one).
+    ///
+    /// # Errors
+    /// `Error::NoSuchTable`, `Error::NoSuchColumn`; `Error::TypeMismatch` for a value that
+    /// cannot be of the column's type.
+    pub fn lookup_rows(
+        &self,
+        table: &str,
+        column: &str,
+        value: impl Into<Value>,
+    ) -> Result<Vec<Row>> {
+        let id = self.committed.id(table)?;
+        let t = self.committed.get(id);
+        let position = self.position(id, column)?;
+        let value =
+            super::table::conform(t.schema(), &t.schema().columns()[position], value.into())?;
+        Ok(self
+            .matching(id, position, &value)
+            .into_iter()
+            .map(|values| t.to_row(values))
+            .collect())
+    }
+
+    /// Every row of table `id` by key, as this transaction sees them.
+    fn visible(&self, id: usize) -> BTreeMap<&Value, &[Value]> {
+        let t = self.committed.get(id);
+        let mut rows: BTreeMap<&Value, &[Value]> = t.iter().map(|v| (t.key_of(v), v)).collect();
+        for ((table_id, key), op) in self.overlay.range((id, Value::Null)..) {
+            if *table_id != id {
+                break;
+            }
+            match op {
+                Some(i) => rows.insert(key, self.op_values(*i)),
+                None => rows.remove(key),
+            };
+        }
+        rows
+    }
+
+    /// The rows of table `id` whose column `position` holds `value`, in key order.
+    fn matching(&self, id: usize, position: usize, value: &Value) -> Vec<&[Value]> {
+        let mut keys: Vec<&Value> = self.committed.get(id).lookup(position, value);
+        keys.extend(
+            self.overlay
+                .range((id, Value::Null)..)
+                .take_while(|((table_id, _), _)| *table_id == id)
+                .map(|((_, key), _)| key),
+        );
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
+            .filter_map(|key| self.current(id, key))
+            .filter(|values| values[position] == *value)
+            .collect()
+    }
+
+    fn position(&self, id: usize, column: &str) -> Result<usize> {
+        let schema = self.committed.get(id).schema();
+        schema.position(column).ok_or_else(|| Error::NoSuchColumn {
+            table: schema.name().to_owned(),
+            column: column.to_owned(),
+        })
+    }
+
+    /// Typed values fit table `id`: as many as its columns, each of its column's type.
+    fn check_typed(&self, id: usize, values: &[Value]) -> Result<()> {
+        let t = self.committed.get(id);
+        t.check_values(values).map_err(|reason| Error::Conversion {
+            table: t.schema().name().to_owned(),
+            column: String::new(),
+            reason: format!("{reason} (the type does not have the table's shape)"),
+        })
+    }
+
+    /// The next `auto_inc` key of table `id`, as the key column's type.
+    fn assign_key(&mut self, id: usize) -> Value {
+        let t = self.committed.get(id);
+        let slot = self.auto_slot(id);
+        let next = self.auto[slot].1;
+        self.auto[slot].1 = next + 1;
+        match t.schema().columns()[t.schema().key_position()].ty {
+            ColumnType::I64 => Value::I64(i64::try_from(next).unwrap_or(i64::MAX)),
+            _ => Value::U64(next),
+        }
+    }
+
+    /// The index in `auto` of table `id`'s next key, added from the table's.
+    fn auto_slot(&mut self, id: usize) -> usize {
+        if let Some(slot) = self.auto.iter().position(|(table, _)| *table == id) {
+            return slot;
+        }
+        self.auto.push((id, self.committed.get(id).next_auto()));
+        self.auto.len() - 1
+    }
+
+    /// Inserts checked values into table `id`.
+    fn insert_values(&mut self, id: usize, values: Vec<Value>) -> Result<()> {
+        let t = self.committed.get(id);
+        let key = t.key_of(&values).clone();
         if self.current(id, &key).is_some() {
             return Err(Error::DuplicateKey {
-                table: table.to_owned(),
+                table: t.schema().name().to_owned(),
                 key: key.to_string(),
             });
+        }
+        self.check_unique(id, &key, &values)?;
+        if t.schema().is_auto_inc() {
+            let slot = self.auto_slot(id);
+            let held = match key {
+                Value::U64(k) => k,
+                Value::I64(k) => u64::try_from(k).unwrap_or(0),
+                _ => 0,
+            };
+            self.auto[slot].1 = self.auto[slot].1.max(held.saturating_add(1));
         }
         let local = self.local(id);
         self.push(
@@ -96,20 +360,17 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    /// Replaces the row with the same primary key.
-    ///
-    /// # Errors
-    /// `Error::NotFound` when the table holds no row with that key; otherwise as `insert`.
-    pub fn update(&mut self, table: &str, row: Row) -> Result<()> {
-        let id = self.committed.id(table)?;
-        let values = self.committed.get(id).to_values(row)?;
-        let key = self.committed.get(id).key_of(&values).clone();
+    /// Replaces the row of table `id` that has the key of `values` (checked values).
+    fn update_values(&mut self, id: usize, values: Vec<Value>) -> Result<()> {
+        let t = self.committed.get(id);
+        let key = t.key_of(&values).clone();
         if self.current(id, &key).is_none() {
             return Err(Error::NotFound {
-                table: table.to_owned(),
+                table: t.schema().name().to_owned(),
                 key: key.to_string(),
             });
         }
+        self.check_unique(id, &key, &values)?;
         let local = self.local(id);
         self.push(
             id,
@@ -122,21 +383,14 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    /// Deletes the row with primary key `key` and returns it.
-    ///
-    /// # Errors
-    /// `Error::NoSuchTable`, `Error::NotFound`; `Error::TypeMismatch` for a key that cannot
-    /// be of the key column's type.
-    pub fn delete(&mut self, table: &str, key: impl Into<Value>) -> Result<Row> {
-        let id = self.committed.id(table)?;
-        let key = self.key(id, key.into())?;
-        let Some(values) = self.current(id, &key) else {
+    /// Deletes the row of table `id` with key `key` (of the key's type); returns its values.
+    fn delete_key(&mut self, id: usize, key: Value) -> Result<Vec<Value>> {
+        let Some(values) = self.current(id, &key).map(<[Value]>::to_vec) else {
             return Err(Error::NotFound {
-                table: table.to_owned(),
+                table: self.committed.get(id).schema().name().to_owned(),
                 key: key.to_string(),
             });
         };
-        let row = self.committed.get(id).to_row(values);
         let local = self.local(id);
         let op = Op::Delete {
             table: local,
@@ -144,75 +398,30 @@ impl<'a> Tx<'a> {
         };
         self.changes.ops.push(op);
         self.overlay.insert((id, key), None);
-        Ok(row)
+        Ok(values)
     }
 
-    /// The row with primary key `key`, as this transaction sees it.
-    ///
-    /// # Errors
-    /// `Error::NoSuchTable`; `Error::TypeMismatch` for a key that cannot be of the key
-    /// column's type (`get("accounts", "1")` on a `U64` key), rather than no row.
-    pub fn get(&self, table: &str, key: impl Into<Value>) -> Result<Option<Row>> {
-        let id = self.committed.id(table)?;
-        let key = self.key(id, key.into())?;
-        Ok(self
-            .current(id, &key)
-            .map(|values| self.committed.get(id).to_row(values)))
-    }
-
-    /// Every row of the table in key order, as this transaction sees it.
-    ///
-    /// # Errors
-    /// `Error::NoSuchTable`.
-    pub fn scan(&self, table: &str) -> Result<Vec<Row>> {
-        let id = self.committed.id(table)?;
+    /// No other row of table `id` than `key`'s holds one of `values`' unique values.
+    fn check_unique(&self, id: usize, key: &Value, values: &[Value]) -> Result<()> {
         let t = self.committed.get(id);
-        let mut rows: BTreeMap<&Value, &[Value]> = t.iter().map(|v| (t.key_of(v), v)).collect();
-        for ((table_id, key), op) in &self.overlay {
-            if *table_id != id {
+        for &position in t.unique_positions() {
+            let value = &values[position];
+            if value.is_null() {
                 continue;
             }
-            match op {
-                Some(i) => rows.insert(key, self.op_values(*i)),
-                None => rows.remove(key),
-            };
+            let taken = self
+                .matching(id, position, value)
+                .iter()
+                .any(|other| t.key_of(other) != key);
+            if taken {
+                return Err(Error::UniqueViolation {
+                    table: t.schema().name().to_owned(),
+                    column: t.schema().columns()[position].name.clone(),
+                    value: value.to_string(),
+                });
+            }
         }
-        Ok(rows.values().map(|values| t.to_row(values)).collect())
-    }
-
-    /// The rows whose `column` equals `value`, in key order, as this transaction sees them
-    /// (through the column's secondary index when it has one).
-    ///
-    /// # Errors
-    /// `Error::NoSuchTable`, `Error::NoSuchColumn`; `Error::TypeMismatch` for a value that
-    /// cannot be of the column's type.
-    pub fn lookup(&self, table: &str, column: &str, value: impl Into<Value>) -> Result<Vec<Row>> {
-        let id = self.committed.id(table)?;
-        let t = self.committed.get(id);
-        let position = t
-            .schema()
-            .position(column)
-            .ok_or_else(|| Error::NoSuchColumn {
-                table: table.to_owned(),
-                column: column.to_owned(),
-            })?;
-        let value =
-            super::table::conform(t.schema(), &t.schema().columns()[position], value.into())?;
-        let mut keys: Vec<&Value> = t.lookup(position, &value);
-        keys.extend(
-            self.overlay
-                .keys()
-                .filter(|(table_id, _)| *table_id == id)
-                .map(|(_, key)| key),
-        );
-        keys.sort();
-        keys.dedup();
-        Ok(keys
-            .into_iter()
-            .filter_map(|key| self.current(id, key))
-            .filter(|values| values[position] == value)
-            .map(|values| t.to_row(values))
-            .collect())
+        Ok(())
     }
 
     /// `key` as table `id`'s key column's type.
@@ -250,22 +459,38 @@ impl<'a> Tx<'a> {
     }
 }
 
-/// Encodes a transaction into `out` (cleared first). Its exact length is computed first and
-/// reserved at once, so encoding allocates at most once, and not at all when `out` is a
-/// reused buffer large enough.
-pub(crate) fn encode_transaction(out: &mut Vec<u8>, tables: &Tables, changes: &Changes) {
+/// True for an integer 0: the key an `auto_inc` insert replaces.
+fn is_zero(value: &Value) -> bool {
+    matches!(value, Value::U64(0) | Value::I64(0))
+}
+
+/// Encodes a transaction into `out` (cleared first): a plain one, or a reducer call's when
+/// `call` says which. Its exact length is computed first and reserved at once, so encoding
+/// allocates at most once, and not at all when `out` is a reused buffer large enough.
+pub(crate) fn encode_transaction(
+    out: &mut Vec<u8>,
+    tables: &Tables,
+    changes: &Changes,
+    call: Option<&CallInfo>,
+) {
     let names = changes
         .tables
         .iter()
         .map(|&id| tables.get(id).schema().name().as_bytes());
     let len = 1
+        + call.map_or(0, call_len)
         + codec::varint_len(changes.tables.len() as u64)
         + names.clone().map(codec::bytes_len).sum::<usize>()
         + codec::varint_len(changes.ops.len() as u64)
         + changes.ops.iter().map(op_len).sum::<usize>();
     out.clear();
     out.reserve(len);
-    out.push(KIND_TRANSACTION);
+    if let Some(call) = call {
+        out.push(KIND_CALL);
+        put_call(out, call);
+    } else {
+        out.push(KIND_TRANSACTION);
+    }
     codec::put_varint(out, changes.tables.len() as u64);
     for name in names {
         codec::put_bytes(out, name);
@@ -275,6 +500,33 @@ pub(crate) fn encode_transaction(out: &mut Vec<u8>, tables: &Tables, changes: &C
         put_op(out, op);
     }
     debug_assert_eq!(out.len(), len);
+}
+
+/// A call's header: reducer name, caller, timestamp, seed (8 bytes), arguments.
+fn call_len(call: &CallInfo) -> usize {
+    codec::bytes_len(call.reducer.as_bytes())
+        + codec::varint_len(call.caller.0)
+        + codec::varint_len(call.timestamp.0)
+        + 8
+        + codec::values_len(&call.args)
+}
+
+fn put_call(out: &mut Vec<u8>, call: &CallInfo) {
+    codec::put_bytes(out, call.reducer.as_bytes());
+    codec::put_varint(out, call.caller.0);
+    codec::put_varint(out, call.timestamp.0);
+    out.extend_from_slice(&call.seed.to_le_bytes());
+    codec::put_values(out, &call.args);
+}
+
+fn read_call(reader: &mut Reader<'_>) -> codec::DecodeResult<CallInfo> {
+    Ok(CallInfo {
+        reducer: reader.str()?.to_owned(),
+        caller: Caller(reader.varint()?),
+        timestamp: Timestamp(reader.varint()?),
+        seed: u64::from_le_bytes(reader.array()?),
+        args: reader.values()?,
+    })
 }
 
 /// A transaction record inserting `rows` (values in column order) into table `name`, as a
@@ -332,7 +584,12 @@ pub(crate) fn encode_schema(schema: &Schema) -> Vec<u8> {
 /// A decoded runtime record.
 #[derive(Debug)]
 pub(crate) enum Decoded {
-    Transaction { tables: Vec<String>, ops: Vec<Op> },
+    /// A transaction; `call` for a reducer's.
+    Transaction {
+        call: Option<CallInfo>,
+        tables: Vec<String>,
+        ops: Vec<Op>,
+    },
     Schema(Schema),
     Audit(AuditEntry),
 }
@@ -348,7 +605,12 @@ pub(crate) fn decode(lsn: Lsn, payload: &[u8]) -> Result<Decoded> {
 fn decode_inner(lsn: Lsn, payload: &[u8]) -> codec::DecodeResult<Decoded> {
     let mut reader = Reader::new(payload);
     let decoded = match reader.u8()? {
-        KIND_TRANSACTION => {
+        kind @ (KIND_TRANSACTION | KIND_CALL) => {
+            let call = if kind == KIND_CALL {
+                Some(read_call(&mut reader)?)
+            } else {
+                None
+            };
             let n = reader.count()?;
             let mut tables = Vec::with_capacity(n);
             for _ in 0..n {
@@ -359,7 +621,7 @@ fn decode_inner(lsn: Lsn, payload: &[u8]) -> codec::DecodeResult<Decoded> {
             for _ in 0..n {
                 ops.push(read_op(&mut reader, tables.len())?);
             }
-            Decoded::Transaction { tables, ops }
+            Decoded::Transaction { call, tables, ops }
         }
         KIND_SCHEMA => Decoded::Schema(reader.schema()?),
         KIND_AUDIT => Decoded::Audit(AuditEntry::decode(&mut reader, lsn)?),
@@ -471,23 +733,26 @@ mod tests {
     fn tx_sees_its_own_changes() {
         let tables = tables();
         let mut tx = Tx::new(&tables);
-        tx.insert("a", row(1, "x")).unwrap();
+        tx.insert_row("a", row(1, "x")).unwrap();
         assert!(matches!(
-            tx.insert("a", row(1, "y")),
+            tx.insert_row("a", row(1, "y")),
             Err(Error::DuplicateKey { .. })
         ));
-        tx.update("a", row(1, "z")).unwrap();
-        assert_eq!(tx.get("a", 1u64).unwrap(), Some(row(1, "z")));
-        tx.insert("b", Row::new().with("k", "q")).unwrap();
-        assert_eq!(tx.scan("a").unwrap(), [row(1, "z")]);
-        assert_eq!(tx.lookup("a", "v", "z").unwrap(), [row(1, "z")]);
-        assert_eq!(tx.delete("a", 1u64).unwrap(), row(1, "z"));
-        assert_eq!(tx.get("a", 1u64).unwrap(), None);
+        tx.update_row("a", row(1, "z")).unwrap();
+        assert_eq!(tx.get_row("a", 1u64).unwrap(), Some(row(1, "z")));
+        tx.insert_row("b", Row::new().with("k", "q")).unwrap();
+        assert_eq!(tx.scan_rows("a").unwrap(), [row(1, "z")]);
+        assert_eq!(tx.lookup_rows("a", "v", "z").unwrap(), [row(1, "z")]);
+        assert_eq!(tx.delete_row("a", 1u64).unwrap(), row(1, "z"));
+        assert_eq!(tx.get_row("a", 1u64).unwrap(), None);
         assert!(matches!(
-            tx.update("a", row(1, "w")),
+            tx.update_row("a", row(1, "w")),
             Err(Error::NotFound { .. })
         ));
-        assert!(matches!(tx.get("c", 1u64), Err(Error::NoSuchTable { .. })));
+        assert!(matches!(
+            tx.get_row("c", 1u64),
+            Err(Error::NoSuchTable { .. })
+        ));
         assert_eq!(tx.into_changes().ops.len(), 4);
     }
 
@@ -495,17 +760,20 @@ mod tests {
     fn encoded_transaction_decodes_and_applies_identically() {
         let mut tables = tables();
         let mut tx = Tx::new(&tables);
-        tx.insert("a", row(1, "x")).unwrap();
-        tx.insert("b", Row::new().with("k", "q")).unwrap();
-        tx.insert("a", row(2, "y")).unwrap();
-        tx.delete("a", 1u64).unwrap();
+        tx.insert_row("a", row(1, "x")).unwrap();
+        tx.insert_row("b", Row::new().with("k", "q")).unwrap();
+        tx.insert_row("a", row(2, "y")).unwrap();
+        tx.delete_row("a", 1u64).unwrap();
         let changes = tx.into_changes();
         let mut out = Vec::new();
-        encode_transaction(&mut out, &tables, &changes);
+        encode_transaction(&mut out, &tables, &changes, None);
         let capacity = out.capacity();
-        encode_transaction(&mut out, &tables, &changes);
+        encode_transaction(&mut out, &tables, &changes, None);
         assert_eq!(out.capacity(), capacity, "a reused buffer does not grow");
-        let Decoded::Transaction { tables: names, ops } = decode(Lsn(1), &out).unwrap() else {
+        let Decoded::Transaction {
+            tables: names, ops, ..
+        } = decode(Lsn(1), &out).unwrap()
+        else {
             panic!("not a transaction");
         };
         assert_eq!(names, ["a", "b"]);
@@ -523,9 +791,9 @@ mod tests {
     fn damaged_records_are_decode_errors() {
         let tables = tables();
         let mut tx = Tx::new(&tables);
-        tx.insert("a", row(1, "x")).unwrap();
+        tx.insert_row("a", row(1, "x")).unwrap();
         let mut out = Vec::new();
-        encode_transaction(&mut out, &tables, &tx.into_changes());
+        encode_transaction(&mut out, &tables, &tx.into_changes(), None);
         for cut in 0..out.len() {
             assert!(decode(Lsn(9), &out[..cut]).is_err());
         }

@@ -314,7 +314,7 @@ pub trait Args: Sized {
     fn types() -> Vec<(ColumnType, bool)>;
 
     /// The arguments as values.
-    fn into_values(self) -> Vec<Value>;
+    fn to_values(&self) -> Vec<Value>;
 
     /// The arguments back from values.
     ///
@@ -331,9 +331,9 @@ macro_rules! tuple_args {
             }
 
             #[allow(non_snake_case)]
-            fn into_values(self) -> Vec<Value> {
+            fn to_values(&self) -> Vec<Value> {
                 let ($($name,)*) = self;
-                vec![$($name.into_value()),*]
+                vec![$($name.to_value()),*]
             }
 
             #[allow(non_snake_case, unused_mut, unused_variables)]
@@ -388,13 +388,16 @@ mod tests {
         assert_eq!(Some(3u64).to_value(), Value::U64(3));
         assert_eq!(f32::from_value(1.5f32.to_value()), Ok(1.5));
         assert!(f32::from_value(Value::F64(0.1)).is_err());
-        assert_eq!(String::from_value("x".to_string().into_value()), Ok("x".into()));
+        assert_eq!(
+            String::from_value("x".to_string().into_value()),
+            Ok("x".into())
+        );
         assert!(Vec::<u8>::from_value(Value::Str("x".into())).is_err());
     }
 
     #[test]
     fn tuples_are_arguments() {
-        let values = (1u64, -2i64, "x".to_string()).into_values();
+        let values = (1u64, -2i64, "x".to_string()).to_values();
         assert_eq!(values.len(), 3);
         let back = <(u64, i64, String)>::from_values(values).unwrap();
         assert_eq!(back, (1, -2, "x".to_string()));
