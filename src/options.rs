@@ -138,6 +138,34 @@ impl Options {
         format::payload_capacity(self.segment_size).min(self.record_size_max)
     }
 
+    /// Checks, before anything is written, that `records` can be appended as one batch to a
+    /// log with these options (each within `payload_max`, all within one segment).
+    ///
+    /// # Errors
+    /// `Error::RecordTooLarge` or `Error::BatchTooLarge`, as `Log::append_batch` would.
+    pub fn check_batch<T: AsRef<[u8]>>(&self, records: &[T]) -> crate::Result<()> {
+        let max = self.payload_max();
+        let mut len = 0;
+        for record in records {
+            let payload = record.as_ref().len();
+            if payload as u64 > max {
+                return Err(crate::Error::RecordTooLarge {
+                    len: payload as u64,
+                    max,
+                });
+            }
+            len += format::framed_len(payload);
+        }
+        let capacity = format::batch_capacity(self.segment_size);
+        if len > capacity {
+            return Err(crate::Error::BatchTooLarge {
+                len: len as u64,
+                max: capacity as u64,
+            });
+        }
+        Ok(())
+    }
+
     /// Rounds a requested segment size up to a valid one (a multiple of 4 KiB, at least the
     /// minimum); useful for command-line input.
     #[must_use]

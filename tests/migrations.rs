@@ -363,3 +363,84 @@ fn a_chain_is_found_when_the_longest_first_step_leads_nowhere() {
     assert_eq!(runtime.len("items").unwrap(), 3);
     runtime.close().unwrap();
 }
+
+/// Every file under `dir` with its bytes.
+fn files(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn refused_opens_leave_the_directory_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v1(dir.path(), 3);
+    let runtime = open(dir.path(), v2()).unwrap();
+    runtime.snapshot().unwrap();
+    runtime.close().unwrap();
+    let before = files(dir.path());
+    let failing = Migrations::new().rows("items", 2, 3, "fails", |_| Err("no".into()));
+    let backwards = Migrations::new().rows("items", 3, 2, "backwards", Ok);
+    let refusals: Vec<(&str, RuntimeConfig)> = vec![
+        ("too old", RuntimeConfig::new(dir.path()).schema(v1())),
+        (
+            "changed",
+            RuntimeConfig::new(dir.path()).schema(v2().column("price", ColumnType::U64)),
+        ),
+        ("no migration", RuntimeConfig::new(dir.path()).schema(v3())),
+        (
+            "failing",
+            RuntimeConfig::new(dir.path())
+                .schema(v3())
+                .migrations(failing),
+        ),
+        (
+            "invalid",
+            RuntimeConfig::new(dir.path())
+                .schema(v3())
+                .migrations(backwards),
+        ),
+    ];
+    for (what, config) in refusals {
+        assert!(Runtime::open(config).is_err(), "{what}");
+        assert!(files(dir.path()) == before, "a refused open ({what}) changed a file");
+    }
+    // The log is still the one it was: the next open migrates it.
+    let runtime = open(dir.path(), v3()).unwrap();
+    assert_eq!(runtime.len("items").unwrap(), 3);
+    assert_eq!(runtime.audit_trail().len(), 2);
+}
+
+#[test]
+fn a_refused_migration_larger_than_a_segment_leaves_the_directory_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = open(dir.path(), v1()).unwrap();
+    for chunk in 0..40u64 {
+        runtime
+            .transact(|tx| {
+                for id in chunk * 50..(chunk + 1) * 50 {
+                    let name = format!("item {id} {}", "x".repeat(40));
+                    tx.insert_row("items", Row::new().with("id", id).with("name", name))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    runtime.close().unwrap();
+    let before = files(dir.path());
+    assert!(matches!(
+        open(dir.path(), v2()),
+        Err(Error::MigrationTooLarge { .. })
+    ));
+    assert!(files(dir.path()) == before, "a refused open changed a file");
+}

@@ -76,6 +76,13 @@ pub fn data_capacity(segment_size: u64) -> usize {
     index_start(segment_size) & !(ALIGN - 1)
 }
 
+/// The framed bytes of the largest batch one segment of this size holds: its data area
+/// after the header, less room for one commit marker.
+#[must_use]
+pub fn batch_capacity(segment_size: u64) -> usize {
+    data_capacity(segment_size) - SEGMENT_HEADER_SIZE - framed_len(record::MARKER_BODY_SIZE)
+}
+
 /// The largest payload one segment of this size holds (room for one commit marker is kept).
 #[must_use]
 pub fn payload_capacity(segment_size: u64) -> u64 {

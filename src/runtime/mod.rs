@@ -263,6 +263,21 @@ pub struct Compaction {
     pub segments_removed: usize,
 }
 
+/// Tables replayed from a log, and where the replay stands.
+struct Rebuilt {
+    tables: Tables,
+    audit: Vec<AuditEntry>,
+    report: OpenReport,
+    /// Snapshots ahead of the log, for a writer to set aside.
+    ahead: Vec<(Lsn, PathBuf)>,
+    /// The first LSN the log held.
+    first: Lsn,
+    /// The last LSN replayed (or the snapshot's).
+    last: Lsn,
+    /// The upgrade planned over exactly these tables, if one was.
+    upgrade: Option<migrate::Upgrade>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     tables: Tables,
@@ -351,9 +366,17 @@ impl Runtime {
             // that concurrent transactions share it.
             options.durability = Durability::OnSync;
         }
+        // Whether the open will be refused (schemas, migrations) is decided on the log as
+        // it is, read-only, so that a refused open leaves the directory byte for byte as it
+        // was. A new log, or one that needs repair, has nothing to refuse yet: the writable
+        // open creates or repairs it.
+        let probed = match Log::open_read_only(&config.dir, options.clone()) {
+            Ok(log) => Some(Runtime::over(log, durability, config.clone()).probe()?),
+            Err(_) => None,
+        };
         let log = Log::open(&config.dir, options)?;
         let runtime = Runtime::over(log, durability, config);
-        runtime.restore()?;
+        runtime.restore(probed)?;
         Ok(runtime)
     }
 
@@ -387,31 +410,122 @@ impl Runtime {
     /// # Errors
     /// As `open`; on error the tables stay as they were.
     pub fn reload(&self) -> Result<()> {
-        self.restore()
+        self.restore(None)
     }
 
-    fn restore(&self) -> Result<()> {
+    /// Replays the (read-only) log and checks that the code's schemas and migrations can
+    /// be installed over it, writing nothing.
+    fn probe(&self) -> Result<Rebuilt> {
+        let started = std::time::Instant::now();
+        self.replaying.set(true);
+        let probed = self.replay_log().and_then(|mut rebuilt| {
+            let upgrade = migrate::plan(&rebuilt.tables, &self.schemas, &self.migrations)?;
+            let options = self.log.options();
+            options
+                .check_batch(&upgrade.records)
+                .map_err(|e| too_large(e, &upgrade, options.segment_size))?;
+            rebuilt.upgrade = Some(upgrade);
+            Ok(rebuilt)
+        });
+        self.replaying.set(false);
+        let mut probed = probed?;
+        probed.report.replay_time = started.elapsed();
+        Ok(probed)
+    }
+
+    /// Installs the tables: from `probed` (what a read-only look at the log replayed) and the
+    /// records after it when the log still begins where it did and holds at least as much,
+    /// else from the newest snapshot and the log.
+    fn restore(&self, probed: Option<Rebuilt>) -> Result<()> {
         let mut state = self.state.write();
         let started = std::time::Instant::now();
         self.replaying.set(true);
         self.hub.clear();
-        let rebuilt = self.rebuild();
+        let rebuilt = match probed {
+            Some(probed)
+                if probed.first == self.log_start() && self.log.last_lsn() >= probed.last =>
+            {
+                self.replay_after(probed)
+            }
+            _ => self.replay_log(),
+        }
+        .and_then(|rebuilt| self.install(rebuilt));
         self.replaying.set(false);
-        let (tables, audit, mut report) = rebuilt?;
-        report.replay_time = started.elapsed();
+        let Rebuilt {
+            tables,
+            audit,
+            mut report,
+            ..
+        } = rebuilt?;
+        report.replay_time += started.elapsed();
         state.tables = tables;
         state.audit = audit;
         *self.report.lock() = report;
         Ok(())
     }
 
-    fn rebuild(&self) -> Result<(Tables, Vec<AuditEntry>, OpenReport)> {
+    /// The newest usable snapshot and the log after it.
+    fn replay_log(&self) -> Result<Rebuilt> {
+        let mut ahead = Vec::new();
         let mut report = OpenReport::default();
-        let (start, mut tables, mut audit) = self.load_snapshot(&mut report)?;
-        report.records_replayed = self.log.replay(start.next(), |record| {
-            replay_one(&mut tables, &mut audit, self.on_replay.as_ref(), record)
+        let (last, tables, audit) = self.load_snapshot(&mut report, Some(&mut ahead))?;
+        self.replay_after(Rebuilt {
+            tables,
+            audit,
+            report,
+            ahead,
+            first: self.log_start(),
+            last,
+            upgrade: None,
+        })
+    }
+
+    /// `rebuilt` with the log's records after its last one replayed on top.
+    fn replay_after(&self, mut rebuilt: Rebuilt) -> Result<Rebuilt> {
+        let Rebuilt {
+            tables,
+            audit,
+            report,
+            last,
+            upgrade,
+            ..
+        } = &mut rebuilt;
+        let replayed = self.log.replay(last.next(), |record| {
+            *last = record.lsn;
+            replay_one(tables, audit, self.on_replay.as_ref(), record)
         })?;
-        let upgrade = migrate::plan(&tables, &self.schemas, &self.migrations)?;
+        if replayed > 0 {
+            // Planned over fewer records than there are now.
+            *upgrade = None;
+        }
+        report.records_replayed += replayed;
+        Ok(rebuilt)
+    }
+
+    /// Brings replayed tables to the code's schemas: sets aside snapshots ahead of the log,
+    /// appends the migrations' records (one batch, made durable) and installs their tables,
+    /// then gives every table its declared indexes and constraints.
+    fn install(&self, mut rebuilt: Rebuilt) -> Result<Rebuilt> {
+        let Rebuilt {
+            tables,
+            audit,
+            report,
+            ahead,
+            upgrade,
+            ..
+        } = &mut rebuilt;
+        let upgrade = match upgrade.take() {
+            Some(upgrade) => upgrade,
+            None => migrate::plan(tables, &self.schemas, &self.migrations)?,
+        };
+        for (lsn, path) in ahead.drain(..) {
+            let last = self.log.last_lsn();
+            snapshot::set_aside(&path)?;
+            report.warnings.push(SnapshotWarning {
+                path,
+                reason: format!("taken at LSN {lsn}, ahead of the log (last LSN {last}); set aside"),
+            });
+        }
         if !upgrade.records.is_empty() {
             let last = self
                 .log
@@ -435,17 +549,27 @@ impl Runtime {
             let id = tables.id(schema.name())?;
             tables.get_mut(id).set_extras(schema);
         }
-        Ok((tables, audit, report))
+        Ok(rebuilt)
     }
 
-    /// The newest usable snapshot (LSN, tables, audit trail), or an empty start.
-    fn load_snapshot(&self, report: &mut OpenReport) -> Result<(Lsn, Tables, Vec<AuditEntry>)> {
-        let last = self.log.last_lsn();
-        let log_start = self
-            .log
+    /// The first LSN the log holds.
+    fn log_start(&self) -> Lsn {
+        self.log
             .segments()
             .first()
-            .map_or(Lsn::FIRST, |s| s.base_lsn);
+            .map_or(Lsn::FIRST, |s| s.base_lsn)
+    }
+
+    /// The newest usable snapshot (LSN, tables, audit trail), or an empty start. Snapshots
+    /// ahead of the log go to `ahead`, for a writer to set aside; without `ahead` (a
+    /// replica) they are passed over with a warning.
+    fn load_snapshot(
+        &self,
+        report: &mut OpenReport,
+        mut ahead: Option<&mut Vec<(Lsn, PathBuf)>>,
+    ) -> Result<(Lsn, Tables, Vec<AuditEntry>)> {
+        let last = self.log.last_lsn();
+        let log_start = self.log_start();
         let mut warn = |path: &Path, reason: String| {
             report.warnings.push(SnapshotWarning {
                 path: path.to_owned(),
@@ -454,19 +578,15 @@ impl Runtime {
         };
         for (lsn, path) in snapshot::list(&self.dir)? {
             if lsn > last {
-                if self.log.is_read_only() {
+                if let Some(ahead) = ahead.as_deref_mut() {
+                    ahead.push((lsn, path));
+                } else {
                     // A replica changes nothing: the writer may have taken it meanwhile.
                     warn(
                         &path,
                         format!("taken at LSN {lsn}, ahead of the log as opened"),
                     );
-                    continue;
                 }
-                warn(
-                    &path,
-                    format!("taken at LSN {lsn}, ahead of the log (last LSN {last}); set aside"),
-                );
-                snapshot::set_aside(&path)?;
                 continue;
             }
             if lsn.next() < log_start {

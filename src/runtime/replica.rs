@@ -121,7 +121,7 @@ impl Runtime {
         caught_up: &std::sync::mpsc::Sender<Result<()>>,
     ) -> Result<()> {
         let mut report = super::OpenReport::default();
-        let start = match self.load_snapshot(&mut report) {
+        let start = match self.load_snapshot(&mut report, None) {
             Ok(loaded) => loaded,
             Err(error) => {
                 let _ = caught_up.send(Err(error));
@@ -172,13 +172,19 @@ impl Runtime {
         walked?;
         for schema in &self.schemas {
             let id = tables.id(schema.name())?;
-            if **tables.get(id).schema() != *schema {
+            let logged = tables.get(id).schema();
+            let column = logged.shape_difference(schema);
+            if logged.version() != schema.version() || column.is_some() {
                 return Err(Error::SchemaChanged {
                     table: schema.name().to_owned(),
                     version: schema.version(),
-                    column: "(the replica's schema differs from the log's)".into(),
+                    column: column.map_or_else(
+                        || format!("none; the log holds version {}", logged.version()),
+                        |c| format!("{c}; the replica's schema differs from the log's"),
+                    ),
                 });
             }
+            tables.get_mut(id).set_extras(schema);
         }
         report.replay_time = started.elapsed();
         state.tables = tables;

@@ -251,7 +251,7 @@ impl ActiveSegment {
     /// Room for records in an empty segment of this size.
     #[must_use]
     pub fn room_when_empty(&self) -> usize {
-        self.segment.capacity() - MARKER_FRAMED_LEN - crate::format::SEGMENT_HEADER_SIZE
+        crate::format::batch_capacity(self.segment.header().segment_size)
     }
 
     /// Next LSN this segment would write after its last record.
