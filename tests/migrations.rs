@@ -413,7 +413,10 @@ fn refused_opens_leave_the_directory_byte_for_byte() {
     ];
     for (what, config) in refusals {
         assert!(Runtime::open(config).is_err(), "{what}");
-        assert!(files(dir.path()) == before, "a refused open ({what}) changed a file");
+        assert!(
+            files(dir.path()) == before,
+            "a refused open ({what}) changed a file"
+        );
     }
     // The log is still the one it was: the next open migrates it.
     let runtime = open(dir.path(), v3()).unwrap();

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use super::codec::{self, Reader};
 use super::error::{Error, MigrationError, Result};
+use super::record;
 use super::schema::Schema;
 use super::table::{self, Table, Tables};
-use super::txn;
 use super::value::{Row, Value};
 use crate::Lsn;
 
@@ -235,7 +235,7 @@ pub struct AuditEntry {
 impl AuditEntry {
     /// The audit record: kind byte, then the fields (the LSN is the record's own).
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = vec![txn::KIND_AUDIT];
+        let mut out = vec![record::KIND_AUDIT];
         self.put_fields(&mut out);
         out
     }
@@ -293,7 +293,7 @@ pub(crate) fn plan(
     let mut upgrade = Upgrade::default();
     for schema in schemas {
         let Some(logged) = tables.named(schema.name()).map(Table::schema) else {
-            upgrade.records.push(txn::encode_schema(schema));
+            upgrade.records.push(record::encode_schema(schema));
             upgrade.tables.push(Table::new(schema.clone()));
             continue;
         };
@@ -377,7 +377,7 @@ fn migrate_table(
             return Err(rejected(format!("two rows with key {key}").into()));
         }
     }
-    upgrade.records.push(txn::encode_schema(schema));
+    upgrade.records.push(record::encode_schema(schema));
     let rows: Vec<&[Value]> = migrated.iter().collect();
     let mut start = 0;
     while start < rows.len() {
@@ -389,7 +389,7 @@ fn migrate_table(
         }
         upgrade
             .records
-            .push(txn::encode_inserts(schema.name(), &rows[start..end]));
+            .push(record::encode_inserts(schema.name(), &rows[start..end]));
         start = end;
     }
     for audit in audits {
@@ -498,8 +498,8 @@ mod tests {
         let m = Migrations::new().rows("t", 1, 2, "add note", |row| Ok(row.with("note", "n")));
         let upgrade = plan(&tables, &[v(2)], &m).unwrap();
         assert_eq!(upgrade.records.len(), 3);
-        assert_eq!(upgrade.records[0][0], txn::KIND_SCHEMA);
-        assert_eq!(upgrade.records[1][0], txn::KIND_TRANSACTION);
+        assert_eq!(upgrade.records[0][0], record::KIND_SCHEMA);
+        assert_eq!(upgrade.records[1][0], record::KIND_TRANSACTION);
         assert_eq!(upgrade.audits.len(), 1);
         assert_eq!(upgrade.audits[0].0, 2);
         assert_eq!(upgrade.audits[0].1.rows, 3);

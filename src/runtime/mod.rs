@@ -22,9 +22,13 @@
 //! The row model, the record encoding and what replay does are described in docs/RUNTIME.md;
 //! schema changes in the [`migration_guide`].
 
+mod call;
 mod codec;
+mod config;
 mod error;
 mod migrate;
+mod open;
+mod record;
 mod reducer;
 mod replica;
 mod schema;
@@ -38,13 +42,15 @@ mod value;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::{Durability, Log, Lsn, Options};
+use crate::{Durability, Log, Lsn};
+pub use config::{ReplayFlag, RuntimeConfig};
 pub use error::{Error, MigrationError, Result};
 pub use migrate::{AuditEntry, Migrations, RowFn, TableFn};
+pub use open::{OpenReport, SnapshotWarning};
 pub use reducer::{CallError, CallInfo, Caller, Param, Reducer, ReducerContext, Rng, Timestamp};
 pub use replica::Replica;
 pub use schema::{Column, ColumnType, Schema};
@@ -55,7 +61,6 @@ pub use value::{Row, Value};
 
 use subscribe::Hub;
 use table::Tables;
-use txn::Decoded;
 
 /// What the derive macros call; not an API.
 #[doc(hidden)]
@@ -65,174 +70,6 @@ pub mod __derive {
 
 #[doc = include_str!("../../docs/MIGRATION_GUIDE.md")]
 pub mod migration_guide {}
-
-/// Shared view of whether a runtime is replaying. Take one from
-/// [`RuntimeConfig::replay_flag`] to check it from code that runs during open (a replay
-/// hook, a migration).
-#[derive(Clone, Debug, Default)]
-pub struct ReplayFlag(Arc<AtomicBool>);
-
-impl ReplayFlag {
-    /// True while the runtime loads its snapshot, replays the log and migrates.
-    #[must_use]
-    pub fn is_replaying(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
-
-    fn set(&self, replaying: bool) {
-        self.0.store(replaying, Ordering::Release);
-    }
-}
-
-/// How to open a runtime. Build with [`RuntimeConfig::new`] and the builder methods. It is
-/// `Clone`, so reopening needs no closure that builds it again; clones share the
-/// subscribers, the replay hook and the replay flag.
-#[derive(Clone)]
-pub struct RuntimeConfig {
-    /// Directory of the log; snapshots go in its `snapshots/` subdirectory.
-    pub dir: PathBuf,
-    /// The log's options (segment size, durability, recovery mode, retention).
-    /// With `Durability::EveryAppend` a transaction is durable when `transact` returns, and
-    /// concurrent transactions share one flush. Leave `retention` unset: it removes segments
-    /// whether or not a snapshot covers them; use [`Runtime::snapshot_and_compact`] instead.
-    /// Default: `Options::default()`.
-    pub log: Options,
-    /// The tables, in their current version.
-    pub schemas: Vec<Schema>,
-    /// Migrations from older versions found in the log.
-    pub migrations: Migrations,
-    /// Snapshots kept by [`Runtime::snapshot_and_compact`]; the log keeps what the oldest of
-    /// them needs, so a damaged newest snapshot can be replaced by an older one. Default: 2.
-    pub snapshots_kept: usize,
-    subscribers: Vec<(String, Subscriber)>,
-    on_replay: Option<ReplayHook>,
-    replay_flag: ReplayFlag,
-    reducers: reducer::Registry,
-}
-
-impl std::fmt::Debug for RuntimeConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RuntimeConfig")
-            .field("dir", &self.dir)
-            .field("log", &self.log)
-            .field("schemas", &self.schemas)
-            .field("migrations", &self.migrations)
-            .field("snapshots_kept", &self.snapshots_kept)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RuntimeConfig {
-    /// A runtime in `dir` with default log options and no table.
-    #[must_use]
-    pub fn new(dir: impl Into<PathBuf>) -> RuntimeConfig {
-        RuntimeConfig {
-            dir: dir.into(),
-            log: Options::default(),
-            schemas: Vec::new(),
-            migrations: Migrations::new(),
-            snapshots_kept: 2,
-            subscribers: Vec::new(),
-            on_replay: None,
-            replay_flag: ReplayFlag::default(),
-            reducers: reducer::Registry::default(),
-        }
-    }
-
-    /// Declares the table of a [`Table`] type (usually derived): `.schema(T::schema())`.
-    #[must_use]
-    pub fn table<T: Table>(self) -> RuntimeConfig {
-        self.schema(T::schema())
-    }
-
-    /// Registers a reducer, so that it can be called by name
-    /// ([`Runtime::call_by_name`]). A typed call ([`Runtime::call`]) needs no registration.
-    #[must_use]
-    pub fn reducer<R: Reducer>(mut self, _reducer: R) -> RuntimeConfig {
-        self.reducers.register::<R>();
-        self
-    }
-
-    /// Sets the log's options.
-    #[must_use]
-    pub fn log(mut self, options: Options) -> RuntimeConfig {
-        self.log = options;
-        self
-    }
-
-    /// Declares a table.
-    #[must_use]
-    pub fn schema(mut self, schema: Schema) -> RuntimeConfig {
-        self.schemas.push(schema);
-        self
-    }
-
-    /// Sets the migration registry.
-    #[must_use]
-    pub fn migrations(mut self, migrations: Migrations) -> RuntimeConfig {
-        self.migrations = migrations;
-        self
-    }
-
-    /// Sets how many snapshots compaction keeps (at least 1).
-    #[must_use]
-    pub fn snapshots_kept(mut self, n: usize) -> RuntimeConfig {
-        self.snapshots_kept = n.max(1);
-        self
-    }
-
-    /// Subscribes to a table from the start: the subscriber sees every transaction
-    /// committed after open, never one replayed.
-    #[must_use]
-    pub fn subscribe(
-        mut self,
-        table: impl Into<String>,
-        f: impl Fn(Lsn, &[Change]) + Send + Sync + 'static,
-    ) -> RuntimeConfig {
-        self.subscribers.push((table.into(), Arc::new(f)));
-        self
-    }
-
-    /// A hook called with every transaction replayed from the log (not those in the
-    /// snapshot), to rebuild derived state. Side effects belong in subscribers instead.
-    #[must_use]
-    pub fn on_replay(mut self, f: impl Fn(&Commit) + Send + Sync + 'static) -> RuntimeConfig {
-        self.on_replay = Some(Arc::new(f));
-        self
-    }
-
-    /// The replay flag of the runtime this configuration will open.
-    #[must_use]
-    pub fn replay_flag(&self) -> ReplayFlag {
-        self.replay_flag.clone()
-    }
-}
-
-/// A snapshot passed over when opening, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SnapshotWarning {
-    /// The snapshot file.
-    pub path: PathBuf,
-    /// Why it was not used.
-    pub reason: String,
-}
-
-/// What opening (or reloading) the runtime did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OpenReport {
-    /// The snapshot loaded, if any: its LSN and file.
-    pub snapshot: Option<(Lsn, PathBuf)>,
-    /// Log records replayed after it.
-    pub records_replayed: u64,
-    /// Snapshots passed over (damaged, ahead of the log, or no longer followed by the log).
-    pub warnings: Vec<SnapshotWarning>,
-    /// Tables created because the log did not define them yet.
-    pub tables_created: Vec<String>,
-    /// Migrations run.
-    pub migrations: Vec<AuditEntry>,
-    /// How long loading the snapshot and replaying the log took.
-    pub replay_time: std::time::Duration,
-}
 
 /// A snapshot of a runtime's counters and timings ([`Runtime::metrics`]), with its log's.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -261,21 +98,6 @@ pub struct Compaction {
     pub snapshots_removed: usize,
     /// Log segments removed.
     pub segments_removed: usize,
-}
-
-/// Tables replayed from a log, and where the replay stands.
-struct Rebuilt {
-    tables: Tables,
-    audit: Vec<AuditEntry>,
-    report: OpenReport,
-    /// Snapshots ahead of the log, for a writer to set aside.
-    ahead: Vec<(Lsn, PathBuf)>,
-    /// The first LSN the log held.
-    first: Lsn,
-    /// The last LSN replayed (or the snapshot's).
-    last: Lsn,
-    /// The upgrade planned over exactly these tables, if one was.
-    upgrade: Option<migrate::Upgrade>,
 }
 
 #[derive(Debug, Default)]
@@ -348,38 +170,6 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
-    /// Opens the runtime in `config.dir`: a fresh directory starts empty; otherwise the
-    /// newest valid snapshot is loaded and the log after it replayed, reproducing the
-    /// acknowledged state. Tables the log does not define yet are created; tables at an
-    /// older version are migrated (one atomic batch, audited).
-    ///
-    /// # Errors
-    /// `Error::InvalidSchema`; `Error::Log` from opening the log (locked, corrupt...);
-    /// `Error::SchemaTooOld`, `Error::SchemaChanged`, `Error::MissingMigration`,
-    /// `Error::MigrationFailed`; `Error::Decode`; `Error::SnapshotGap`.
-    pub fn open(config: RuntimeConfig) -> Result<Runtime> {
-        validate_schemas(&config.schemas)?;
-        let durability = config.log.durability;
-        let mut options = config.log.clone();
-        if durability == Durability::EveryAppend {
-            // The runtime waits for the flush itself, after letting go of the tables, so
-            // that concurrent transactions share it.
-            options.durability = Durability::OnSync;
-        }
-        // Whether the open will be refused (schemas, migrations) is decided on the log as
-        // it is, read-only, so that a refused open leaves the directory byte for byte as it
-        // was. A new log, or one that needs repair, has nothing to refuse yet: the writable
-        // open creates or repairs it.
-        let probed = match Log::open_read_only(&config.dir, options.clone()) {
-            Ok(log) => Some(Runtime::over(log, durability, config.clone()).probe()?),
-            Err(_) => None,
-        };
-        let log = Log::open(&config.dir, options)?;
-        let runtime = Runtime::over(log, durability, config);
-        runtime.restore(probed)?;
-        Ok(runtime)
-    }
-
     /// A runtime over `log`, its tables still empty.
     fn over(log: Log, durability: Durability, config: RuntimeConfig) -> Runtime {
         let hub = Hub::default();
@@ -402,216 +192,6 @@ impl Runtime {
             reducers: config.reducers,
             seeds: AtomicU64::new(Timestamp::now().0 ^ u64::from(std::process::id()) << 40),
         }
-    }
-
-    /// Rebuilds the tables from the newest snapshot and the log, as opening does; pending
-    /// effects and undelivered events are dropped.
-    ///
-    /// # Errors
-    /// As `open`; on error the tables stay as they were.
-    pub fn reload(&self) -> Result<()> {
-        self.restore(None)
-    }
-
-    /// Replays the (read-only) log and checks that the code's schemas and migrations can
-    /// be installed over it, writing nothing.
-    fn probe(&self) -> Result<Rebuilt> {
-        let started = std::time::Instant::now();
-        self.replaying.set(true);
-        let probed = self.replay_log().and_then(|mut rebuilt| {
-            let upgrade = migrate::plan(&rebuilt.tables, &self.schemas, &self.migrations)?;
-            let options = self.log.options();
-            options
-                .check_batch(&upgrade.records)
-                .map_err(|e| too_large(e, &upgrade, options.segment_size))?;
-            rebuilt.upgrade = Some(upgrade);
-            Ok(rebuilt)
-        });
-        self.replaying.set(false);
-        let mut probed = probed?;
-        probed.report.replay_time = started.elapsed();
-        Ok(probed)
-    }
-
-    /// Installs the tables: from `probed` (what a read-only look at the log replayed) and the
-    /// records after it when the log still begins where it did and holds at least as much,
-    /// else from the newest snapshot and the log.
-    fn restore(&self, probed: Option<Rebuilt>) -> Result<()> {
-        let mut state = self.state.write();
-        let started = std::time::Instant::now();
-        self.replaying.set(true);
-        self.hub.clear();
-        let rebuilt = match probed {
-            Some(probed)
-                if probed.first == self.log_start() && self.log.last_lsn() >= probed.last =>
-            {
-                self.replay_after(probed)
-            }
-            _ => self.replay_log(),
-        }
-        .and_then(|rebuilt| self.install(rebuilt));
-        self.replaying.set(false);
-        let Rebuilt {
-            tables,
-            audit,
-            mut report,
-            ..
-        } = rebuilt?;
-        report.replay_time += started.elapsed();
-        state.tables = tables;
-        state.audit = audit;
-        *self.report.lock() = report;
-        Ok(())
-    }
-
-    /// The newest usable snapshot and the log after it.
-    fn replay_log(&self) -> Result<Rebuilt> {
-        let mut ahead = Vec::new();
-        let mut report = OpenReport::default();
-        let (last, tables, audit) = self.load_snapshot(&mut report, Some(&mut ahead))?;
-        self.replay_after(Rebuilt {
-            tables,
-            audit,
-            report,
-            ahead,
-            first: self.log_start(),
-            last,
-            upgrade: None,
-        })
-    }
-
-    /// `rebuilt` with the log's records after its last one replayed on top.
-    fn replay_after(&self, mut rebuilt: Rebuilt) -> Result<Rebuilt> {
-        let Rebuilt {
-            tables,
-            audit,
-            report,
-            last,
-            upgrade,
-            ..
-        } = &mut rebuilt;
-        let replayed = self.log.replay(last.next(), |record| {
-            *last = record.lsn;
-            replay_one(tables, audit, self.on_replay.as_ref(), record)
-        })?;
-        if replayed > 0 {
-            // Planned over fewer records than there are now.
-            *upgrade = None;
-        }
-        report.records_replayed += replayed;
-        Ok(rebuilt)
-    }
-
-    /// Brings replayed tables to the code's schemas: sets aside snapshots ahead of the log,
-    /// appends the migrations' records (one batch, made durable) and installs their tables,
-    /// then gives every table its declared indexes and constraints.
-    fn install(&self, mut rebuilt: Rebuilt) -> Result<Rebuilt> {
-        let Rebuilt {
-            tables,
-            audit,
-            report,
-            ahead,
-            upgrade,
-            ..
-        } = &mut rebuilt;
-        let upgrade = match upgrade.take() {
-            Some(upgrade) => upgrade,
-            None => migrate::plan(tables, &self.schemas, &self.migrations)?,
-        };
-        for (lsn, path) in ahead.drain(..) {
-            let last = self.log.last_lsn();
-            snapshot::set_aside(&path)?;
-            report.warnings.push(SnapshotWarning {
-                path,
-                reason: format!("taken at LSN {lsn}, ahead of the log (last LSN {last}); set aside"),
-            });
-        }
-        if !upgrade.records.is_empty() {
-            let last = self
-                .log
-                .append_batch(&upgrade.records)
-                .map_err(|e| too_large(e, &upgrade, self.log.options().segment_size))?;
-            self.log.sync()?;
-            let first = last.0 + 1 - upgrade.records.len() as u64;
-            for table in upgrade.tables {
-                if tables.named(table.schema().name()).is_none() {
-                    report.tables_created.push(table.schema().name().to_owned());
-                }
-                tables.replace(table);
-            }
-            for (i, mut entry) in upgrade.audits {
-                entry.lsn = Lsn(first + i as u64);
-                report.migrations.push(entry.clone());
-                audit.push(entry);
-            }
-        }
-        for schema in &self.schemas {
-            let id = tables.id(schema.name())?;
-            tables.get_mut(id).set_extras(schema);
-        }
-        Ok(rebuilt)
-    }
-
-    /// The first LSN the log holds.
-    fn log_start(&self) -> Lsn {
-        self.log
-            .segments()
-            .first()
-            .map_or(Lsn::FIRST, |s| s.base_lsn)
-    }
-
-    /// The newest usable snapshot (LSN, tables, audit trail), or an empty start. Snapshots
-    /// ahead of the log go to `ahead`, for a writer to set aside; without `ahead` (a
-    /// replica) they are passed over with a warning.
-    fn load_snapshot(
-        &self,
-        report: &mut OpenReport,
-        mut ahead: Option<&mut Vec<(Lsn, PathBuf)>>,
-    ) -> Result<(Lsn, Tables, Vec<AuditEntry>)> {
-        let last = self.log.last_lsn();
-        let log_start = self.log_start();
-        let mut warn = |path: &Path, reason: String| {
-            report.warnings.push(SnapshotWarning {
-                path: path.to_owned(),
-                reason,
-            });
-        };
-        for (lsn, path) in snapshot::list(&self.dir)? {
-            if lsn > last {
-                if let Some(ahead) = ahead.as_deref_mut() {
-                    ahead.push((lsn, path));
-                } else {
-                    // A replica changes nothing: the writer may have taken it meanwhile.
-                    warn(
-                        &path,
-                        format!("taken at LSN {lsn}, ahead of the log as opened"),
-                    );
-                }
-                continue;
-            }
-            if lsn.next() < log_start {
-                warn(
-                    &path,
-                    format!("taken at LSN {lsn}, but the log starts at LSN {log_start}"),
-                );
-                continue;
-            }
-            match snapshot::read(&path) {
-                Ok(snap) if snap.lsn == lsn => {
-                    report.snapshot = Some((lsn, path));
-                    return Ok((lsn, snap.tables, snap.audit));
-                }
-                Ok(snap) => warn(&path, format!("holds LSN {} (name says {lsn})", snap.lsn)),
-                Err(reason) => warn(&path, reason),
-            }
-        }
-        if log_start > Lsn::FIRST {
-            return Err(Error::SnapshotGap {
-                first_lsn: log_start,
-                snapshot_lsn: Lsn::ZERO,
-            });
-        }
-        Ok((Lsn::ZERO, Tables::default(), Vec::new()))
     }
 
     /// Runs `f` as one transaction: its changes reach the log as one record and the tables
@@ -640,120 +220,15 @@ impl Runtime {
         }
     }
 
-    /// Calls reducer `R` as [`Caller::LOCAL`]: one transaction whose record holds the
-    /// reducer's name, its arguments, the caller, the timestamp and the random seed beside
-    /// the changes. Every successful call is logged, even one that changes nothing; replay
-    /// applies the changes and never runs the reducer. Returns the record's LSN (durable
-    /// when it returns under `Durability::EveryAppend`).
-    ///
-    /// # Errors
-    /// `CallError::Failed` with the reducer's error, `CallError::Panicked`: nothing is
-    /// written. `CallError::Runtime` when appending or flushing fails.
-    pub fn call<R: Reducer>(&self, reducer: R, args: R::Args) -> Result<Lsn, CallError<R::Error>> {
-        self.call_as(Caller::LOCAL, reducer, args)
-    }
-
-    /// As [`Runtime::call`], on behalf of `caller`.
-    ///
-    /// # Errors
-    /// As [`Runtime::call`].
-    pub fn call_as<R: Reducer>(
-        &self,
-        caller: Caller,
-        _reducer: R,
-        args: R::Args,
-    ) -> Result<Lsn, CallError<R::Error>> {
-        let info = self.call_info(R::NAME, args.to_values(), caller);
-        let done = self.commit(|tables| {
-            panic::catch_unwind(AssertUnwindSafe(|| {
-                let mut ctx = ReducerContext::new(Tx::new(tables), &info);
-                R::run(&mut ctx, args)?;
-                Ok(((), ctx.tx.into_changes(), Some(info)))
-            }))
-        });
-        match done {
-            Ok((_, lsn)) => Ok(lsn.expect("a call is always logged")),
-            Err(Failure::Rejected(error)) => Err(CallError::Failed {
-                reducer: R::NAME,
-                error,
-            }),
-            Err(Failure::Panicked(panic)) => Err(CallError::Panicked {
-                reducer: R::NAME,
-                message: reducer::panic_message(&*panic),
-            }),
-            Err(Failure::Runtime(error)) => Err(CallError::Runtime(error)),
-        }
-    }
-
-    /// Calls the registered reducer `name` with `args` on behalf of `caller`: the call
-    /// made by tools and module hosts, which know the reducer by name only. Arguments are
-    /// converted to the parameters' types as rows' values are (`1i64` fills a `u64`).
-    ///
-    /// # Errors
-    /// `Error::NoSuchReducer`, `Error::BadArguments`, `Error::ReducerFailed` (its error or
-    /// panic; nothing is written), `Error::Log`.
-    pub fn call_by_name(&self, caller: Caller, name: &str, args: Vec<Value>) -> Result<Lsn> {
-        let registered = self
-            .reducers
-            .by_name
-            .get(name)
-            .ok_or_else(|| Error::NoSuchReducer {
-                reducer: name.to_owned(),
-            })?;
-        let args = reducer::conform_args(name, &registered.params, args)?;
-        let info = self.call_info(name, args.clone(), caller);
-        let done = self.commit(|tables| {
-            panic::catch_unwind(AssertUnwindSafe(|| {
-                let mut ctx = ReducerContext::new(Tx::new(tables), &info);
-                (registered.run)(&mut ctx, args)?;
-                Ok(((), ctx.tx.into_changes(), Some(info)))
-            }))
-        });
-        let failed = |message| Error::ReducerFailed {
-            reducer: name.to_owned(),
-            message,
-        };
-        match done {
-            Ok((_, lsn)) => Ok(lsn.expect("a call is always logged")),
-            Err(Failure::Rejected(reducer::Rejected::Args(reason))) => Err(Error::BadArguments {
-                reducer: name.to_owned(),
-                reason,
-            }),
-            Err(Failure::Rejected(reducer::Rejected::Failed(message))) => Err(failed(message)),
-            Err(Failure::Panicked(panic)) => Err(failed(reducer::panic_message(&*panic))),
-            Err(Failure::Runtime(error)) => Err(error),
-        }
-    }
-
-    /// The reducers registered for calls by name, with their parameters, by name.
-    pub fn reducers(&self) -> Vec<(&'static str, Vec<reducer::Param>)> {
-        self.reducers
-            .by_name
-            .iter()
-            .map(|(name, r)| (*name, r.params.clone()))
-            .collect()
-    }
-
-    /// A call's header: its timestamp now, and the next seed.
-    fn call_info(&self, reducer: &str, args: Vec<Value>, caller: Caller) -> CallInfo {
-        CallInfo {
-            reducer: reducer.to_owned(),
-            args,
-            caller,
-            timestamp: Timestamp::now(),
-            seed: Rng::new(self.seeds.fetch_add(1, Ordering::Relaxed)).next_u64(),
-        }
-    }
-
-    /// Commits what `build` makes of the tables: a transaction's changes (and, for a
+    /// Commits what `make` makes of the tables: a transaction's changes (and, for a
     /// reducer call, its header), as one record, then applies them and waits for the flush
     /// `Durability::EveryAppend` asks for. A transaction without changes and without a
     /// header writes nothing.
-    fn commit<T, X>(&self, build: impl FnOnce(&Tables) -> Built<T, X>) -> Committing<T, X> {
+    fn commit<T, X>(&self, make: impl FnOnce(&Tables) -> Built<T, X>) -> Committing<T, X> {
         let lsn = {
             let mut guard = self.state.write();
             let state = &mut *guard;
-            let (value, changes, call) = match build(&state.tables) {
+            let (value, changes, call) = match make(&state.tables) {
                 Ok(Ok(built)) => built,
                 Ok(Err(error)) => {
                     state.rolled_back += 1;
@@ -767,7 +242,7 @@ impl Runtime {
             if changes.ops.is_empty() && call.is_none() {
                 return Ok((value, None));
             }
-            txn::encode_transaction(&mut state.buf, &state.tables, &changes, call.as_ref());
+            record::encode_transaction(&mut state.buf, &state.tables, &changes, call.as_ref());
             let lsn = self
                 .log
                 .append(&state.buf)
@@ -801,7 +276,7 @@ impl Runtime {
             .hub
             .has_subscribers()
             .then(|| Commit::of(lsn, tables, &changes, call));
-        txn::apply(tables, changes);
+        record::apply(tables, changes);
         if let Some(event) = event {
             self.hub.push(event);
         }
@@ -835,7 +310,7 @@ impl Runtime {
     /// # Errors
     /// `Error::NoSuchTable`, `Error::Conversion`.
     pub fn scan<T: Table>(&self) -> Result<Vec<T>> {
-        self.read(|tx| tx.scan::<T>())
+        self.read(Tx::scan::<T>)
     }
 
     /// The row whose `column` holds `value` ([`Tx::find`]).
@@ -1067,68 +542,4 @@ impl Runtime {
     pub fn close(self) -> Result<()> {
         Ok(self.log.close()?)
     }
-}
-
-/// A migration batch that does not fit in one segment, as an error naming the migrations and
-/// the option that bounds it.
-fn too_large(error: crate::Error, upgrade: &migrate::Upgrade, segment_size: u64) -> Error {
-    let (crate::Error::BatchTooLarge { len, max } | crate::Error::RecordTooLarge { len, max }) =
-        error
-    else {
-        return error.into();
-    };
-    let migrations = upgrade
-        .audits
-        .iter()
-        .map(|(_, entry)| format!("{} of table {:?}", entry.migration, entry.table))
-        .collect::<Vec<_>>()
-        .join(", ");
-    Error::MigrationTooLarge {
-        migrations,
-        len,
-        max,
-        segment_size,
-    }
-}
-
-fn validate_schemas(schemas: &[Schema]) -> Result<()> {
-    for (i, schema) in schemas.iter().enumerate() {
-        schema.validate()?;
-        if schemas[..i].iter().any(|s| s.name() == schema.name()) {
-            return Err(Error::InvalidSchema {
-                table: schema.name().to_owned(),
-                reason: "declared twice".into(),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Applies one replayed record to the tables.
-fn replay_one(
-    tables: &mut Tables,
-    audit: &mut Vec<AuditEntry>,
-    hook: Option<&ReplayHook>,
-    record: crate::Record<'_>,
-) -> Result<()> {
-    let lsn = record.lsn;
-    match txn::decode(lsn, record.payload)? {
-        Decoded::Transaction {
-            call,
-            tables: names,
-            ops,
-        } => {
-            let changes = txn::resolve(lsn, tables, &names, ops)?;
-            txn::check(lsn, tables, &changes)?;
-            if let Some(hook) = hook {
-                hook(&Commit::of(lsn, tables, &changes, call));
-            }
-            txn::apply(tables, changes);
-        }
-        Decoded::Schema(schema) => {
-            tables.define(schema);
-        }
-        Decoded::Audit(entry) => audit.push(entry),
-    }
-    Ok(())
 }

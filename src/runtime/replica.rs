@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::txn::{self, Decoded};
-use super::{Error, Result, Runtime, RuntimeConfig, replay_one, validate_schemas};
+use super::open::{replay_one, validate_schemas};
+use super::record::{self, Decoded};
+use super::{Error, Result, Runtime, RuntimeConfig};
 use crate::{Durability, FollowMode, Log, Lsn, Record};
 
 /// How long the follower thread waits before it looks at its stop flag again.
@@ -200,14 +201,14 @@ impl Runtime {
         {
             let mut state = self.state.write();
             let state = &mut *state;
-            match txn::decode(lsn, record.payload)? {
+            match record::decode(lsn, record.payload)? {
                 Decoded::Transaction {
                     call,
                     tables: names,
                     ops,
                 } => {
-                    let changes = txn::resolve(lsn, &state.tables, &names, ops)?;
-                    txn::check(lsn, &state.tables, &changes)?;
+                    let changes = record::resolve(lsn, &state.tables, &names, ops)?;
+                    record::check(lsn, &state.tables, &changes)?;
                     self.apply_commit(&mut state.tables, lsn, changes, call);
                 }
                 Decoded::Schema(schema) => {
