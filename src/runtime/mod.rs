@@ -310,7 +310,8 @@ impl Runtime {
     /// # Errors
     /// `Error::NoSuchTable`, `Error::Conversion`.
     pub fn scan<T: Table>(&self) -> Result<Vec<T>> {
-        self.read(Tx::scan::<T>)
+        #[allow(clippy::redundant_closure_for_method_calls)] // `Tx`'s lifetime is higher-ranked
+        self.read(|tx| tx.scan::<T>())
     }
 
     /// The row whose `column` holds `value` ([`Tx::find`]).
