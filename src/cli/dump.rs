@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use interstice::runtime::History;
 use interstice::{Error, FollowMode, Log, Lsn, Options, Record};
 
 use super::{Code, Failure, Outcome};
@@ -27,14 +28,24 @@ pub struct Args {
     /// After the records there, print each new one as it becomes durable, until SIGINT or
     /// SIGTERM (exit 0). Waits for DIR to exist and hold a log. Exits non-zero when the log
     /// is truncated below what was printed, or removed.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "runtime")]
     pub follow: bool,
+    /// Decode a runtime's records: one line per record with the reducer call, the changes
+    /// (rows before and after), schemas and migrations.
+    #[arg(long)]
+    pub runtime: bool,
+    /// With --runtime: one JSON object per line.
+    #[arg(long, requires = "runtime")]
+    pub json: bool,
 }
 
 /// Runs `dump`.
 pub fn run(args: &Args) -> Outcome {
     if args.follow {
         return follow(args);
+    }
+    if args.runtime {
+        return runtime(args);
     }
     let log = Log::open_read_only(&args.dir, Options::default())?;
     let reader = log.reader();
@@ -56,6 +67,43 @@ pub fn run(args: &Args) -> Outcome {
         }
     }
     out.flush()?;
+    Ok(Code::Ok)
+}
+
+/// `dump --runtime`: the runtime's records decoded, as text or JSON lines.
+fn runtime(args: &Args) -> Outcome {
+    let mut history = History::open(&args.dir)?;
+    let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+    if let Some(base) = history.base()
+        && !args.json
+    {
+        writeln!(
+            out,
+            "(from the snapshot at LSN {base}: the log no longer holds what is before)"
+        )?;
+    }
+    let mut failed_write = None;
+    let walked = history.walk(Lsn(args.from.unwrap_or(0)), |entry| {
+        let written = if args.json {
+            writeln!(out, "{}", entry.to_json())
+        } else {
+            writeln!(out, "{entry}")
+        };
+        Ok(match written {
+            Ok(()) => true,
+            Err(e) => {
+                failed_write = Some(e);
+                false
+            }
+        })
+    });
+    if let Some(error) = failed_write {
+        quietly_closed(Err(error))?;
+        return Ok(Code::Ok);
+    }
+    // Everything written so far decoded; a failure is reported after it.
+    quietly_closed(out.flush())?;
+    walked?;
     Ok(Code::Ok)
 }
 

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use interstice::format::header::HeaderInfo;
 use interstice::format::record::{self, Step};
 use interstice::format::{self as format, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE};
+use interstice::runtime::History;
+use interstice::runtime::history::Entry;
 use interstice::{Log, Lsn, Options};
 use serde_json::json;
 
@@ -25,6 +27,29 @@ pub struct Args {
     /// Print the record as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also decode it as a runtime's record: the reducer call, the changes with the rows
+    /// before and after, or the schema or migration.
+    #[arg(long)]
+    pub runtime: bool,
+}
+
+/// The runtime's record at `lsn`, decoded with the rows before it changed them.
+fn decode(dir: &std::path::Path, lsn: Lsn) -> Result<Entry, Failure> {
+    let mut history = History::open(dir)?;
+    if let Some(base) = history.base()
+        && lsn <= base
+    {
+        return Err(Failure::failed(format!(
+            "LSN {lsn} is in the snapshot at LSN {base}: its changes cannot be decoded \
+             against the rows before them"
+        )));
+    }
+    let mut found = None;
+    history.walk(lsn, |entry| {
+        found = Some(entry.clone());
+        Ok(false)
+    })?;
+    found.ok_or_else(|| Failure::failed(format!("no runtime record at LSN {lsn}")))
 }
 
 /// What the record's header says.
@@ -55,6 +80,11 @@ pub fn run(args: &Args) -> Outcome {
         .ok_or_else(|| Failure::failed("the record's segment left the log"))?;
     let framing = framing(&segment.path, record.offset, record.payload.len())?;
     let text = String::from_utf8_lossy(record.payload);
+    let decoded = if args.runtime {
+        Some(decode(&args.dir, record.lsn)?)
+    } else {
+        None
+    };
     if args.json {
         print_json(&json!({
             "lsn": record.lsn.0,
@@ -71,6 +101,7 @@ pub fn run(args: &Args) -> Outcome {
             "batch_continues": framing.flags & record::FLAG_BATCH_CONTINUES != 0,
             "hex": hex(record.payload),
             "text": text,
+            "runtime": decoded.as_ref().map(Entry::to_json),
         }))?;
         return Ok(Code::Ok);
     }
@@ -102,6 +133,9 @@ pub fn run(args: &Args) -> Outcome {
         framing.flags & record::FLAG_BATCH_CONTINUES != 0
     )?;
     writeln!(out, "text            {text:?}")?;
+    if let Some(entry) = &decoded {
+        writeln!(out, "runtime         {entry}")?;
+    }
     writeln!(out, "hex")?;
     for (i, chunk) in record.payload.chunks(16).enumerate() {
         let printable: String = chunk

@@ -80,6 +80,15 @@ impl From<Error> for Failure {
     }
 }
 
+impl From<interstice::runtime::Error> for Failure {
+    fn from(error: interstice::runtime::Error) -> Failure {
+        match error {
+            interstice::runtime::Error::Log(error) => error.into(),
+            other => Failure::failed(other.to_string()),
+        }
+    }
+}
+
 impl From<io::Error> for Failure {
     fn from(error: io::Error) -> Failure {
         if error.kind() == io::ErrorKind::BrokenPipe {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::migrate::Migrations;
 use super::reducer::{self, Reducer};
 use super::schema::Schema;
-use super::subscribe::{Change, Commit, ReplayHook, Subscriber};
+use super::subscribe::{self, Change, Commit, Listener, ReplayHook, TypedChange};
 use super::typed::Table;
 use crate::{Lsn, Options};
 
@@ -50,7 +50,9 @@ pub struct RuntimeConfig {
     /// Snapshots kept by [`Runtime::snapshot_and_compact`]; the log keeps what the oldest of
     /// them needs, so a damaged newest snapshot can be replaced by an older one. Default: 2.
     pub snapshots_kept: usize,
-    pub(super) subscribers: Vec<(String, Subscriber)>,
+    pub(super) subscribers: Vec<(String, Listener)>,
+    /// The tables typed subscribers expect, checked against the declared ones at open.
+    pub(super) typed: Vec<Schema>,
     pub(super) on_replay: Option<ReplayHook>,
     pub(super) replay_flag: ReplayFlag,
     pub(super) reducers: reducer::Registry,
@@ -79,6 +81,7 @@ impl RuntimeConfig {
             migrations: Migrations::new(),
             snapshots_kept: 2,
             subscribers: Vec::new(),
+            typed: Vec::new(),
             on_replay: None,
             replay_flag: ReplayFlag::default(),
             reducers: reducer::Registry::default(),
@@ -135,7 +138,23 @@ impl RuntimeConfig {
         table: impl Into<String>,
         f: impl Fn(Lsn, &[Change]) + Send + Sync + 'static,
     ) -> RuntimeConfig {
-        self.subscribers.push((table.into(), Arc::new(f)));
+        let f: subscribe::Subscriber = Arc::new(f);
+        self.subscribers
+            .push((table.into(), subscribe::listener(f)));
+        self
+    }
+
+    /// Subscribes to the table of `T` from the start, typed: `f` gets the runtime (to read or
+    /// commit), the LSN, and each change's old and new rows as `T`. Never called for
+    /// replayed transactions. `T`'s table must be declared (`.table::<T>()`).
+    #[must_use]
+    pub fn on<T: Table + 'static>(
+        mut self,
+        f: impl Fn(&super::Runtime, Lsn, &[TypedChange<T>]) + Send + Sync + 'static,
+    ) -> RuntimeConfig {
+        self.typed.push(T::schema());
+        self.subscribers
+            .push((T::NAME.to_owned(), subscribe::typed_listener(f)));
         self
     }
 

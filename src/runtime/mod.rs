@@ -26,6 +26,7 @@ mod call;
 mod codec;
 mod config;
 mod error;
+pub mod history;
 mod migrate;
 mod open;
 mod record;
@@ -49,12 +50,13 @@ use parking_lot::{Mutex, RwLock};
 use crate::{Durability, Log, Lsn};
 pub use config::{ReplayFlag, RuntimeConfig};
 pub use error::{Error, MigrationError, Result};
+pub use history::History;
 pub use migrate::{AuditEntry, Migrations, RowFn, TableFn};
 pub use open::{OpenReport, SnapshotWarning};
 pub use reducer::{CallError, CallInfo, Caller, Param, Reducer, ReducerContext, Rng, Timestamp};
 pub use replica::Replica;
 pub use schema::{Column, ColumnType, Schema};
-pub use subscribe::{Change, ChangeKind, Commit, Effect, ReplayHook, Subscriber};
+pub use subscribe::{Change, ChangeKind, Commit, Effect, ReplayHook, Subscriber, TypedChange};
 pub use txn::Tx;
 pub use typed::{Args, Col, Field, Table};
 pub use value::{Row, Value};
@@ -260,7 +262,7 @@ impl Runtime {
                 .sync_to(lsn)
                 .map_err(|e| Failure::Runtime(e.into()))?;
         }
-        self.hub.deliver(|| self.deliverable_lsn());
+        self.hub.deliver(self, || self.deliverable_lsn());
         Ok((value, Some(lsn)))
     }
 
@@ -412,7 +414,25 @@ impl Runtime {
         f: impl Fn(Lsn, &[Change]) + Send + Sync + 'static,
     ) -> Result<()> {
         self.state.read().tables.id(table)?;
-        self.hub.subscribe(table.to_owned(), Arc::new(f));
+        let f: Subscriber = Arc::new(f);
+        self.hub.subscribe(table.to_owned(), subscribe::listener(f));
+        Ok(())
+    }
+
+    /// Calls `f` after each commit that changes the table of `T`, with the runtime (to read
+    /// or commit), the LSN, and each change's old and new rows as `T`; as
+    /// [`Runtime::subscribe`] otherwise.
+    ///
+    /// # Errors
+    /// `Error::NoSuchTable`; `Error::Conversion` when the table does not have `T`'s shape.
+    pub fn on<T: Table + 'static>(
+        &self,
+        f: impl Fn(&Runtime, Lsn, &[TypedChange<T>]) + Send + Sync + 'static,
+    ) -> Result<()> {
+        let schema = self.schema(T::NAME)?;
+        typed::check_shape::<T>(&schema)?;
+        self.hub
+            .subscribe(T::NAME.to_owned(), subscribe::typed_listener(f));
         Ok(())
     }
 

@@ -65,6 +65,7 @@ impl Runtime {
     /// `Error::MigrationFailed`; `Error::Decode`; `Error::SnapshotGap`.
     pub fn open(config: RuntimeConfig) -> Result<Runtime> {
         validate_schemas(&config.schemas)?;
+        validate_typed(&config)?;
         let durability = config.log.durability;
         let mut options = config.log.clone();
         if durability == Durability::EveryAppend {
@@ -319,6 +320,27 @@ fn too_large(error: crate::Error, upgrade: &migrate::Upgrade, segment_size: u64)
         max,
         segment_size,
     }
+}
+
+/// Each typed subscriber's table is declared with its type's shape.
+pub(super) fn validate_typed(config: &RuntimeConfig) -> Result<()> {
+    for expected in &config.typed {
+        let declared = config
+            .schemas
+            .iter()
+            .find(|s| s.name() == expected.name())
+            .ok_or_else(|| Error::InvalidSchema {
+                table: expected.name().to_owned(),
+                reason: "a typed subscriber's table must be declared (`.table::<T>()`)".into(),
+            })?;
+        if let Some(column) = declared.shape_difference(expected) {
+            return Err(Error::InvalidSchema {
+                table: expected.name().to_owned(),
+                reason: format!("declared unlike the typed subscriber's type (column {column})"),
+            });
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn validate_schemas(schemas: &[Schema]) -> Result<()> {

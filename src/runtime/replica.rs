@@ -217,7 +217,7 @@ impl Runtime {
                 Decoded::Audit(entry) => state.audit.push(entry),
             }
         }
-        self.hub.deliver(|| Lsn(u64::MAX));
+        self.hub.deliver(self, || Lsn(u64::MAX));
         Ok(())
     }
 }

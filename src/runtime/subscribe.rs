@@ -1,14 +1,16 @@
 //! Subscribers and the event queue: committed changes are delivered after commit, in LSN
 //! order, never during replay; side effects wait in a queue that replay clears.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
+use super::Runtime;
 use super::reducer::CallInfo;
 use super::table::Tables;
 use super::txn::{Changes, Op};
+use super::typed::Table;
 use super::value::{Row, Value};
 use crate::Lsn;
 
@@ -34,6 +36,19 @@ pub struct Change {
     pub key: Value,
     /// The new row (`None` for a delete).
     pub row: Option<Row>,
+    /// The row before (`None` for an insert).
+    pub old: Option<Row>,
+}
+
+/// One committed change to a row of table `T`, typed: what [`Runtime::on`] subscribers get.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypedChange<T> {
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The row before (`None` for an insert).
+    pub old: Option<T>,
+    /// The row after (`None` for a delete).
+    pub new: Option<T>,
 }
 
 /// The changes of one committed transaction, grouped by table (in each table, in the order
@@ -56,23 +71,33 @@ impl Commit {
         changes: &Changes,
         call: Option<CallInfo>,
     ) -> Commit {
+        // Each change's old row is the one before it, this transaction's earlier changes
+        // included.
+        let mut current: BTreeMap<(usize, &Value), Option<&[Value]>> = BTreeMap::new();
         let mut list: Vec<Change> = changes
             .ops
             .iter()
             .map(|op| {
-                let (table, kind, values, key) = match op {
-                    Op::Insert { table, values } => (table, ChangeKind::Insert, Some(values), None),
-                    Op::Update { table, values } => (table, ChangeKind::Update, Some(values), None),
-                    Op::Delete { table, key } => (table, ChangeKind::Delete, None, Some(key)),
+                let (local, kind, values) = match op {
+                    Op::Insert { table, values } => (table, ChangeKind::Insert, Some(values)),
+                    Op::Update { table, values } => (table, ChangeKind::Update, Some(values)),
+                    Op::Delete { table, .. } => (table, ChangeKind::Delete, None),
                 };
-                let t = tables.get(changes.tables[*table]);
+                let id = changes.tables[*local];
+                let t = tables.get(id);
+                let key = match op {
+                    Op::Delete { key, .. } => key,
+                    _ => t.key_of(values.expect("a row")),
+                };
+                let old = current
+                    .insert((id, key), values.map(Vec::as_slice))
+                    .unwrap_or_else(|| t.get(key));
                 Change {
                     table: Arc::from(t.schema().name()),
                     kind,
-                    key: key
-                        .unwrap_or_else(|| t.key_of(values.expect("a row")))
-                        .clone(),
+                    key: key.clone(),
                     row: values.map(|v| t.to_row(v)),
+                    old: old.map(|v| t.to_row(v)),
                 }
             })
             .collect();
@@ -97,6 +122,39 @@ impl Commit {
 /// table subscribed to.
 pub type Subscriber = Arc<dyn Fn(Lsn, &[Change]) + Send + Sync>;
 
+/// A subscriber as the runtime keeps it: it is also handed the runtime, so that it may read
+/// or commit without holding a reference to it.
+pub(crate) type Listener<C = Runtime> = Arc<dyn Fn(&C, Lsn, &[Change]) + Send + Sync>;
+
+/// `subscriber` as a listener that ignores the runtime.
+pub(crate) fn listener(subscriber: Subscriber) -> Listener {
+    Arc::new(move |_: &Runtime, lsn, changes: &[Change]| subscriber(lsn, changes))
+}
+
+/// `f` over typed changes as a listener of `T`'s table.
+pub(crate) fn typed_listener<T: Table + 'static>(
+    f: impl Fn(&Runtime, Lsn, &[TypedChange<T>]) + Send + Sync + 'static,
+) -> Listener {
+    let convert = |row: &Option<Row>| {
+        row.as_ref().map(|row| {
+            let values = row.iter().map(|(_, value)| value.clone()).collect();
+            // The table has `T`'s shape (checked when subscribing), so its rows convert.
+            T::from_values(values).expect("a row of the table converts to its type")
+        })
+    };
+    Arc::new(move |runtime: &Runtime, lsn, changes: &[Change]| {
+        let typed: Vec<TypedChange<T>> = changes
+            .iter()
+            .map(|change| TypedChange {
+                kind: change.kind,
+                old: convert(&change.old),
+                new: convert(&change.row),
+            })
+            .collect();
+        f(runtime, lsn, &typed);
+    })
+}
+
 /// A hook called for every transaction replayed (to rebuild state derived from the tables,
 /// never for side effects).
 pub type ReplayHook = Arc<dyn Fn(&Commit) + Send + Sync>;
@@ -105,15 +163,26 @@ pub type ReplayHook = Arc<dyn Fn(&Commit) + Send + Sync>;
 pub type Effect = Box<dyn FnOnce() + Send>;
 
 /// Subscribers, committed events not yet delivered, and pending side effects.
-#[derive(Default)]
-pub(crate) struct Hub {
-    subscribers: RwLock<Vec<(String, Subscriber)>>,
+/// `C` is what subscribers are handed with each commit: the runtime.
+pub(crate) struct Hub<C = Runtime> {
+    subscribers: RwLock<Vec<(String, Listener<C>)>>,
     events: Mutex<VecDeque<Arc<Commit>>>,
     delivering: Mutex<()>,
     effects: Mutex<Vec<Effect>>,
 }
 
-impl std::fmt::Debug for Hub {
+impl<C> Default for Hub<C> {
+    fn default() -> Self {
+        Hub {
+            subscribers: RwLock::default(),
+            events: Mutex::default(),
+            delivering: Mutex::default(),
+            effects: Mutex::default(),
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for Hub<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hub")
             .field("subscribers", &self.subscribers.read().len())
@@ -123,8 +192,8 @@ impl std::fmt::Debug for Hub {
     }
 }
 
-impl Hub {
-    pub fn subscribe(&self, table: String, subscriber: Subscriber) {
+impl<C> Hub<C> {
+    pub fn subscribe(&self, table: String, subscriber: Listener<C>) {
         self.subscribers.write().push((table, subscriber));
     }
 
@@ -143,7 +212,7 @@ impl Hub {
     /// the queue again after letting go), so a subscriber may itself commit. The limit is
     /// read again at each check: the event left behind may be deliverable only under a limit
     /// that grew after the deliverer started (a durable LSN another thread advanced).
-    pub fn deliver(&self, lsn_max: impl Fn() -> Lsn) {
+    pub fn deliver(&self, context: &C, lsn_max: impl Fn() -> Lsn) {
         loop {
             let Some(guard) = self.delivering.try_lock() else {
                 return;
@@ -161,7 +230,7 @@ impl Hub {
                 for (table, subscriber) in &subscribers {
                     let changes = commit.changes_to(table);
                     if !changes.is_empty() {
-                        subscriber(commit.lsn, changes);
+                        subscriber(context, commit.lsn, changes);
                     }
                 }
             }
@@ -205,6 +274,7 @@ mod tests {
                 kind: ChangeKind::Delete,
                 key: Value::U64(lsn),
                 row: None,
+                old: None,
             }],
             call: None,
         }
@@ -212,16 +282,16 @@ mod tests {
 
     #[test]
     fn delivers_in_order_up_to_the_limit_and_per_table() {
-        let hub = Hub::default();
+        let hub = Hub::<()>::default();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = Arc::clone(&seen);
-        hub.subscribe("a".into(), Arc::new(move |lsn, _| s.lock().push(lsn.0)));
+        hub.subscribe("a".into(), Arc::new(move |(), lsn, _| s.lock().push(lsn.0)));
         hub.push(commit(1, "a"));
         hub.push(commit(2, "b"));
         hub.push(commit(3, "a"));
-        hub.deliver(|| Lsn(2));
+        hub.deliver(&(), || Lsn(2));
         assert_eq!(*seen.lock(), [1]);
-        hub.deliver(|| Lsn(3));
+        hub.deliver(&(), || Lsn(3));
         assert_eq!(*seen.lock(), [1, 3]);
     }
 
@@ -230,7 +300,7 @@ mod tests {
     /// event to it, stayed queued (a subscriber never saw the last durable transactions).
     #[test]
     fn an_event_left_to_a_busy_deliverer_is_delivered_under_the_new_limit() {
-        let hub = Arc::new(Hub::default());
+        let hub = Arc::new(Hub::<()>::default());
         let limit = Arc::new(AtomicU64::new(1));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (inside, entered) = std::sync::mpsc::channel();
@@ -239,7 +309,7 @@ mod tests {
         let s = Arc::clone(&seen);
         hub.subscribe(
             "a".into(),
-            Arc::new(move |lsn, _| {
+            Arc::new(move |(), lsn, _| {
                 s.lock().push(lsn.0);
                 if lsn.0 == 1 {
                     inside.lock().send(()).unwrap();
@@ -249,12 +319,12 @@ mod tests {
         );
         hub.push(commit(1, "a"));
         let (h, l) = (Arc::clone(&hub), Arc::clone(&limit));
-        let first = std::thread::spawn(move || h.deliver(|| Lsn(l.load(Ordering::SeqCst))));
+        let first = std::thread::spawn(move || h.deliver(&(), || Lsn(l.load(Ordering::SeqCst))));
         entered.recv().unwrap();
         // Another committer: its event is durable now, and the deliverer is busy.
         hub.push(commit(2, "a"));
         limit.store(2, Ordering::SeqCst);
-        hub.deliver(|| Lsn(limit.load(Ordering::SeqCst)));
+        hub.deliver(&(), || Lsn(limit.load(Ordering::SeqCst)));
         release.send(()).unwrap();
         first.join().unwrap();
         assert_eq!(*seen.lock(), [1, 2]);
@@ -262,7 +332,7 @@ mod tests {
 
     #[test]
     fn clear_drops_effects_and_events() {
-        let hub = Hub::default();
+        let hub = Hub::<()>::default();
         let ran = Arc::new(AtomicU64::new(0));
         let r = Arc::clone(&ran);
         hub.enqueue_effect(Box::new(move || {

@@ -240,6 +240,25 @@ pub trait Table: Sized {
     fn key(&self) -> Self::Key;
 }
 
+/// `schema` (a table's) has `T`'s shape: the same columns, types and key.
+///
+/// # Errors
+/// `Error::Conversion` naming the first difference.
+pub fn check_shape<T: Table>(schema: &Schema) -> Result<()> {
+    match schema.shape_difference(&T::schema()) {
+        None => Ok(()),
+        Some(column) => Err(Error::Conversion {
+            table: T::NAME.to_owned(),
+            column,
+            reason: format!(
+                "the table (version {}) does not have the shape of its type (version {})",
+                schema.version(),
+                T::VERSION
+            ),
+        }),
+    }
+}
+
 /// `values` has `columns` values, or the error naming the table; used by the derive.
 ///
 /// # Errors
