@@ -16,6 +16,7 @@ use super::{Code, Failure, Outcome};
 
 /// Arguments of `dump`.
 #[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools)] // command-line flags
 pub struct Args {
     /// Log directory.
     pub dir: PathBuf,

@@ -22,7 +22,7 @@
 //! # Ok::<(), interstice::runtime::Error>(())
 //! ```
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::Path;
 
 use serde_json::{Map, Value as Json, json};
@@ -375,10 +375,12 @@ pub fn value_json(value: &Value) -> Json {
             serde_json::Number::from_f64(*v).map_or(json!(v.to_string()), Json::Number)
         }
         Value::Str(s) => json!(s),
-        Value::Bytes(b) => json!(
-            b.iter()
-                .map(|byte| format!("{byte:02x}"))
-                .collect::<String>()
-        ),
+        Value::Bytes(b) => {
+            let mut hex = String::with_capacity(2 * b.len());
+            for byte in b {
+                let _ = write!(hex, "{byte:02x}");
+            }
+            json!(hex)
+        }
     }
 }
