@@ -447,3 +447,34 @@ fn a_refused_migration_larger_than_a_segment_leaves_the_directory_byte_for_byte(
     ));
     assert!(files(dir.path()) == before, "a refused open changed a file");
 }
+
+#[test]
+fn a_version_that_only_adds_columns_with_defaults_migrates_without_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v1(dir.path(), 3);
+    let v2 = v1_to(2)
+        .column("price", ColumnType::U64)
+        .default_value("price", 5u64)
+        .nullable_column("note", ColumnType::Str);
+    let runtime = Runtime::open(RuntimeConfig::new(dir.path()).schema(v2.clone())).unwrap();
+    let row = runtime.get_row("items", 1u64).unwrap().unwrap();
+    assert_eq!(row.get("price"), Some(&Value::U64(5)));
+    assert_eq!(row.get("note"), Some(&Value::Null));
+    let audit = runtime.audit_trail();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].migration, "add columns price, note");
+    runtime.close().unwrap();
+    // A new column without a default that is not nullable needs a registered migration.
+    let v3 = v1_to(3)
+        .column("price", ColumnType::U64)
+        .nullable_column("note", ColumnType::Str)
+        .column("weight", ColumnType::U64);
+    assert!(matches!(
+        Runtime::open(RuntimeConfig::new(dir.path()).schema(v3)),
+        Err(Error::MissingMigration { from: 2, to: 3, .. })
+    ));
+    // Reopening replays the migration's records, and migrates nothing again.
+    let runtime = Runtime::open(RuntimeConfig::new(dir.path()).schema(v2)).unwrap();
+    assert!(runtime.open_report().migrations.is_empty());
+    assert_eq!(runtime.len("items").unwrap(), 3);
+}

@@ -321,14 +321,19 @@ pub(crate) fn plan(
             }
             continue;
         }
-        let chain = migrations
-            .chain(schema.name(), from, to)
-            .map_err(|stopped| Error::MissingMigration {
-                table: schema.name().to_owned(),
-                from: stopped,
-                to,
-                column: column(),
-            })?;
+        let chain = match migrations.chain(schema.name(), from, to) {
+            Ok(chain) => chain.into_iter().cloned().collect(),
+            Err(stopped) => {
+                vec![
+                    adding_columns(logged, schema).ok_or_else(|| Error::MissingMigration {
+                        table: schema.name().to_owned(),
+                        from: stopped,
+                        to,
+                        column: column(),
+                    })?,
+                ]
+            }
+        };
         chains.push((schema, chain));
     }
     for (schema, chain) in chains {
@@ -338,10 +343,50 @@ pub(crate) fn plan(
     Ok(upgrade)
 }
 
+/// The migration that needs no registration: `schema` only adds columns to `logged`, each
+/// nullable or with a default, and keeps the others as they were, in order.
+fn adding_columns(logged: &Schema, schema: &Schema) -> Option<Migration> {
+    let kept: Vec<_> = schema
+        .columns()
+        .iter()
+        .filter(|c| logged.position(&c.name).is_some())
+        .collect();
+    if kept.len() != logged.columns().len()
+        || kept.iter().zip(logged.columns()).any(|(a, b)| *a != b)
+        || logged.key_name() != schema.key_name()
+    {
+        return None;
+    }
+    let mut fills = Vec::new();
+    for column in schema.columns() {
+        if logged.position(&column.name).is_some() {
+            continue;
+        }
+        match schema.default_of(&column.name) {
+            Some(value) => fills.push((column.name.clone(), value.clone())),
+            None if column.nullable => fills.push((column.name.clone(), Value::Null)),
+            None => return None,
+        }
+    }
+    let names: Vec<&str> = fills.iter().map(|(name, _)| name.as_str()).collect();
+    Some(Migration {
+        table: schema.name().to_owned(),
+        from: logged.version(),
+        to: schema.version(),
+        name: format!("add columns {}", names.join(", ")),
+        transform: Transform::Rows(Arc::new(move |mut row| {
+            for (name, value) in &fills {
+                row.set(name.clone(), value.clone());
+            }
+            Ok(row)
+        })),
+    })
+}
+
 fn migrate_table(
     table: &Table,
     schema: &Schema,
-    chain: &[&Migration],
+    chain: &[Migration],
     upgrade: &mut Upgrade,
 ) -> Result<()> {
     let mut rows: Vec<Row> = table.iter().map(|values| table.to_row(values)).collect();
