@@ -1,6 +1,8 @@
 //! Runtime throughput: commits per second of small transactions (no flush; one flush per
 //! commit shared by concurrent committers), and replay speed in rows per second when a
-//! runtime with `REPLAY_ROWS` rows reopens (from the log alone, and from a snapshot).
+//! runtime with `REPLAY_ROWS` rows reopens (from the log alone, and from a snapshot). The
+//! typed layer against the dynamic one on the same table (commits, reads), and a reducer
+//! call against a plain transaction doing the same.
 //!
 //! `INTERSTICE_BENCH_ROWS=10000 cargo bench --bench runtime` makes a quick smoke run.
 
@@ -10,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use interstice::runtime::{ColumnType, Row, Runtime, RuntimeConfig, Schema};
+use interstice::runtime::{
+    ColumnType, Error, ReducerContext, Row, Runtime, RuntimeConfig, Schema, Table, reducer,
+};
 use interstice::{Durability, Options};
 
 /// Rows of the replay benchmark.
@@ -39,6 +43,31 @@ fn config(dir: &Path, durability: Durability) -> RuntimeConfig {
                 .column("v", ColumnType::Str)
                 .column("n", ColumnType::I64),
         )
+}
+
+/// The typed twin of the `kv` table.
+#[derive(Table, Clone, Debug)]
+#[table(name = "kv")]
+struct Kv {
+    k: u64,
+    v: String,
+    n: i64,
+}
+
+fn kv(k: u64) -> Kv {
+    Kv {
+        k,
+        v: "a small value".to_owned(),
+        n: k.cast_signed(),
+    }
+}
+
+/// Adds `n` to row `k`'s counter: the reducer measured against the same transaction.
+#[reducer]
+fn add(ctx: &mut ReducerContext, k: u64, n: i64) -> Result<(), Error> {
+    let mut row = ctx.get::<Kv>(&k)?.expect("row exists");
+    row.n += n;
+    ctx.update(row)
 }
 
 fn row(k: u64) -> Row {
@@ -139,5 +168,72 @@ fn replay(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, commits, replay);
+/// Typed against dynamic: one insert per commit (no flush), and reading every row back.
+fn typed(c: &mut Criterion) {
+    let mut group = c.benchmark_group("runtime_typed");
+    group.throughput(Throughput::Elements(1));
+    for typed in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Runtime::open(config(dir.path(), Durability::None)).unwrap();
+        let mut k = 0;
+        let name = if typed { "typed" } else { "dynamic" };
+        group.bench_function(BenchmarkId::new("commit", name), |b| {
+            b.iter(|| {
+                if typed {
+                    runtime.transact(|tx| tx.insert(kv(k))).unwrap();
+                } else {
+                    commit(&runtime, k);
+                }
+                k += 1;
+            });
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::open(config(dir.path(), Durability::None)).unwrap();
+    const READ_ROWS: u64 = 10_000;
+    runtime
+        .transact(|tx| (0..READ_ROWS).try_for_each(|k| tx.insert_row("kv", row(k))))
+        .unwrap();
+    group.throughput(Throughput::Elements(READ_ROWS));
+    group.bench_function(BenchmarkId::new("scan", "typed"), |b| {
+        b.iter(|| runtime.scan::<Kv>().unwrap());
+    });
+    group.bench_function(BenchmarkId::new("scan", "dynamic"), |b| {
+        b.iter(|| runtime.scan_rows("kv").unwrap());
+    });
+    group.finish();
+}
+
+/// A reducer call against a plain transaction with the same effect (no flush).
+fn calls(c: &mut Criterion) {
+    let mut group = c.benchmark_group("runtime_call");
+    group.throughput(Throughput::Elements(1));
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::open(config(dir.path(), Durability::None)).unwrap();
+    runtime
+        .transact(|tx| (0..1000).try_for_each(|k| tx.insert(kv(k)).map(drop)))
+        .unwrap();
+    let mut k = 0;
+    group.bench_function("reducer", |b| {
+        b.iter(|| {
+            runtime.call(add, (k % 1000, 1)).unwrap();
+            k += 1;
+        });
+    });
+    group.bench_function("transact", |b| {
+        b.iter(|| {
+            runtime
+                .transact(|tx| {
+                    let mut row = tx.get::<Kv>(&(k % 1000))?.expect("row exists");
+                    row.n += 1;
+                    tx.update(row)
+                })
+                .unwrap();
+            k += 1;
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, commits, replay, typed, calls);
 criterion_main!(benches);

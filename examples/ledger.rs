@@ -6,6 +6,7 @@
 //! cargo run --example ledger -- /tmp/ledger          # 5000 transfers (a few seconds), balances
 //! cargo run --example ledger -- /tmp/ledger 1000000  # kill it (Ctrl-C) at any moment...
 //! cargo run --example ledger -- /tmp/ledger 0        # ...and see every transfer it printed
+//! interstice dump /tmp/ledger --runtime                # each call, with its changes
 //! ```
 //!
 //! The second argument is the number of transfers to attempt (default 5000; 0 attempts none and
@@ -18,11 +19,75 @@
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use interstice::runtime::{ColumnType, Error, Row, Runtime, RuntimeConfig, Schema, Value};
+use interstice::runtime::{
+    CallError, Error, ReducerContext, Runtime, RuntimeConfig, Table, reducer,
+};
 use interstice::{Durability, Options};
 
 const ACCOUNTS: u64 = 8;
 const OPENING_BALANCE: i64 = 1_000;
+
+/// An account: its owner (unique) and its balance.
+#[derive(Table, Clone, Debug)]
+#[table(name = "accounts")]
+struct Account {
+    #[primary_key]
+    id: u64,
+    #[unique]
+    owner: String,
+    balance: i64,
+}
+
+/// A transfer on the books; its id is assigned when it is inserted.
+#[derive(Table, Clone, Debug)]
+#[table(name = "transfers")]
+struct Transfer {
+    #[primary_key]
+    #[auto_inc]
+    id: u64,
+    #[index]
+    from: u64,
+    to: u64,
+    amount: i64,
+    /// When it was made (microseconds since the Unix epoch), from the call's record.
+    at: u64,
+}
+
+/// Why a transfer was refused.
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("account {0} holds {1}, less than {2}")]
+    InsufficientFunds(u64, i64, i64),
+    #[error(transparent)]
+    Runtime(#[from] Error),
+}
+
+/// Moves `amount` from `from` to `to` and records the transfer: one log record holding this
+/// call and its changes. Refused (nothing written) when funds are short.
+#[reducer]
+fn transfer(ctx: &mut ReducerContext, from: u64, to: u64, amount: i64) -> Result<(), Refused> {
+    let mut source = ctx.get::<Account>(&from)?.expect("account exists");
+    let mut target = ctx.get::<Account>(&to)?.expect("account exists");
+    if source.balance < amount {
+        return Err(Refused::InsufficientFunds(from, source.balance, amount));
+    }
+    source.balance -= amount;
+    target.balance += amount;
+    ctx.update(source)?;
+    ctx.update(target)?;
+    let at = ctx.timestamp.0;
+    ctx.insert(Transfer { id: 0, from, to, amount, at })?;
+    Ok(())
+}
+
+/// Opens the accounts on a fresh ledger, in one transaction.
+#[reducer]
+fn open_accounts(ctx: &mut ReducerContext, count: u64, balance: i64) -> Result<(), Error> {
+    for id in 0..count {
+        ctx.insert(Account { id, owner: format!("customer-{id}"), balance })?;
+    }
+    Ok(())
+}
 
 fn config(dir: PathBuf) -> RuntimeConfig {
     RuntimeConfig::new(dir)
@@ -31,69 +96,14 @@ fn config(dir: PathBuf) -> RuntimeConfig {
             durability: Durability::EveryAppend,
             ..Options::default()
         })
-        .schema(
-            Schema::new("accounts", 1)
-                .column("id", ColumnType::U64)
-                .column("owner", ColumnType::Str)
-                .column("balance", ColumnType::I64),
-        )
-        .schema(
-            Schema::new("transfers", 1)
-                .column("id", ColumnType::U64)
-                .column("from", ColumnType::U64)
-                .column("to", ColumnType::U64)
-                .column("amount", ColumnType::I64)
-                .index("from"),
-        )
-}
-
-fn balance(row: &Row) -> i64 {
-    row.get("balance").and_then(Value::as_i64).unwrap_or(0)
+        .table::<Account>()
+        .table::<Transfer>()
+        .reducer(transfer)
+        .reducer(open_accounts)
 }
 
 fn total(runtime: &Runtime) -> Result<i64, Error> {
-    Ok(runtime.scan_rows("accounts")?.iter().map(balance).sum())
-}
-
-/// Opens the accounts on a fresh ledger, in one transaction.
-fn open_accounts(runtime: &Runtime) -> Result<(), Error> {
-    runtime.transact(|tx| {
-        for id in 0..ACCOUNTS {
-            let row = Row::new()
-                .with("id", id)
-                .with("owner", format!("customer-{id}"))
-                .with("balance", OPENING_BALANCE);
-            tx.insert_row("accounts", row)?;
-        }
-        Ok(())
-    })?;
-    Ok(())
-}
-
-/// Moves `amount` from `from` to `to`; refused (nothing written) when funds are short.
-fn transfer(runtime: &Runtime, id: u64, from: u64, to: u64, amount: i64) -> Result<bool, Error> {
-    let moved = runtime.transact(|tx| {
-        let mut source = tx.get_row("accounts", from)?.expect("account exists");
-        let mut target = tx.get_row("accounts", to)?.expect("account exists");
-        if balance(&source) < amount {
-            return Err(Error::aborted("insufficient funds"));
-        }
-        source.set("balance", balance(&source) - amount);
-        target.set("balance", balance(&target) + amount);
-        tx.update_row("accounts", source)?;
-        tx.update_row("accounts", target)?;
-        let record = Row::new()
-            .with("id", id)
-            .with("from", from)
-            .with("to", to)
-            .with("amount", amount);
-        tx.insert_row("transfers", record)
-    });
-    match moved {
-        Ok(_) => Ok(true),
-        Err(Error::Aborted { .. }) => Ok(false),
-        Err(error) => Err(error),
-    }
+    Ok(runtime.scan::<Account>()?.iter().map(|a| a.balance).sum())
 }
 
 /// A xorshift generator: enough to pick accounts and amounts.
@@ -109,9 +119,8 @@ impl Random {
 }
 
 fn print_balances(runtime: &Runtime) -> Result<(), Error> {
-    for row in runtime.scan_rows("accounts")? {
-        let owner = row.get("owner").and_then(Value::as_str).unwrap_or("?");
-        println!("  {owner:<12} {:>8}", balance(&row));
+    for account in runtime.scan::<Account>()? {
+        println!("  {:<12} {:>8}", account.owner, account.balance);
     }
     Ok(())
 }
@@ -126,7 +135,9 @@ fn main() -> Result<(), Error> {
     let runtime = Runtime::open(config(PathBuf::from(dir)))?;
     let report = runtime.open_report();
     if runtime.len("accounts")? == 0 {
-        open_accounts(&runtime)?;
+        runtime
+            .call(open_accounts, (ACCOUNTS, OPENING_BALANCE))
+            .map_err(|e| Error::aborted(e.to_string()))?;
         println!("new ledger: {ACCOUNTS} accounts of {OPENING_BALANCE}");
     } else {
         println!(
@@ -146,22 +157,24 @@ fn main() -> Result<(), Error> {
         .map_or(1, |d| d.as_nanos() as u64)
         | 1;
     let mut random = Random(seed);
-    let mut next_id = runtime.len("transfers")? as u64;
     let (mut accepted, mut refused) = (0u64, 0u64);
     let started = Instant::now();
     for done in 1..=count {
         let from = random.next(ACCOUNTS);
         let to = (from + 1 + random.next(ACCOUNTS - 1)) % ACCOUNTS;
         let amount = 1 + random.next(200).cast_signed();
-        if transfer(&runtime, next_id, from, to, amount)? {
-            next_id += 1;
-            accepted += 1;
-        } else {
-            refused += 1;
+        match runtime.call(transfer, (from, to, amount)) {
+            Ok(_) => accepted += 1,
+            Err(CallError::Failed {
+                error: Refused::InsufficientFunds(..),
+                ..
+            }) => refused += 1,
+            Err(error) => return Err(Error::aborted(error.to_string())),
         }
         if done % 500 == 0 {
             println!(
-                "acknowledged: {next_id} transfers on the books, total balance {}",
+                "acknowledged: {} transfers on the books, total balance {}",
+                runtime.len("transfers")?,
                 total(&runtime)?
             );
         }

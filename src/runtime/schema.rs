@@ -149,6 +149,20 @@ impl Schema {
         }
     }
 
+    /// The same table at another version: the start of its next definition.
+    ///
+    /// ```
+    /// use interstice::runtime::{ColumnType, Schema};
+    /// let v1 = Schema::new("items", 1).column("id", ColumnType::U64);
+    /// let v2 = v1.clone().at_version(2).nullable_column("note", ColumnType::Str);
+    /// assert_eq!((v2.version(), v2.columns().len()), (2, 2));
+    /// ```
+    #[must_use]
+    pub fn at_version(mut self, version: u32) -> Schema {
+        self.version = version;
+        self
+    }
+
     /// Adds a column that must hold a value.
     #[must_use]
     pub fn column(mut self, name: impl Into<String>, ty: ColumnType) -> Schema {
