@@ -44,6 +44,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::{Durability, Log, Lsn, Options};
 pub use error::{Error, MigrationError, Result};
+pub use interstice_derive::{Field, Table, reducer};
 pub use migrate::{AuditEntry, Migrations, RowFn, TableFn};
 pub use replica::Replica;
 pub use schema::{Column, ColumnType, Schema};
