@@ -28,6 +28,8 @@ fn sources() -> Vec<(PathBuf, String)> {
     for dir in ["src", "tests", "benches", "examples", "fuzz/fuzz_targets"] {
         rust_files(&root.join(dir), &mut files);
     }
+    // The derive macros' crate, a member of the workspace, follows the same rules.
+    rust_files(&root.join("derive"), &mut files);
     assert!(files.len() > 10, "the tidy walk found too few files");
     files
         .into_iter()

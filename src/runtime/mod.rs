@@ -51,6 +51,7 @@ use crate::{Durability, Log, Lsn};
 pub use config::{ReplayFlag, RuntimeConfig};
 pub use error::{Error, MigrationError, Result};
 pub use history::History;
+pub use interstice_derive::{Field, Table, reducer};
 pub use migrate::{AuditEntry, Migrations, RowFn, TableFn};
 pub use open::{OpenReport, SnapshotWarning};
 pub use reducer::{CallError, CallInfo, Caller, Param, Reducer, ReducerContext, Rng, Timestamp};

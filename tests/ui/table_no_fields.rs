@@ -1,0 +1,6 @@
+use interstice::runtime::Table;
+
+#[derive(Table)]
+struct Empty {}
+
+fn main() {}
