@@ -21,6 +21,8 @@ use interstice::{Durability, Options};
 const REPLAY_ROWS: u64 = 1_000_000;
 /// Rows per transaction when filling the replay benchmark's runtime.
 const ROWS_PER_TRANSACTION: u64 = 1_000;
+/// Rows read back by the typed and dynamic scans.
+const READ_ROWS: u64 = 10_000;
 /// Commits per measured iteration of the concurrent benchmark.
 const COMMITS_PER_ITERATION: u64 = 64;
 
@@ -190,7 +192,6 @@ fn typed(c: &mut Criterion) {
     }
     let dir = tempfile::tempdir().unwrap();
     let runtime = Runtime::open(config(dir.path(), Durability::None)).unwrap();
-    const READ_ROWS: u64 = 10_000;
     runtime
         .transact(|tx| (0..READ_ROWS).try_for_each(|k| tx.insert_row("kv", row(k))))
         .unwrap();

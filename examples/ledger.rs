@@ -76,7 +76,13 @@ fn transfer(ctx: &mut ReducerContext, from: u64, to: u64, amount: i64) -> Result
     ctx.update(source)?;
     ctx.update(target)?;
     let at = ctx.timestamp.0;
-    ctx.insert(Transfer { id: 0, from, to, amount, at })?;
+    ctx.insert(Transfer {
+        id: 0,
+        from,
+        to,
+        amount,
+        at,
+    })?;
     Ok(())
 }
 
@@ -84,7 +90,11 @@ fn transfer(ctx: &mut ReducerContext, from: u64, to: u64, amount: i64) -> Result
 #[reducer]
 fn open_accounts(ctx: &mut ReducerContext, count: u64, balance: i64) -> Result<(), Error> {
     for id in 0..count {
-        ctx.insert(Account { id, owner: format!("customer-{id}"), balance })?;
+        ctx.insert(Account {
+            id,
+            owner: format!("customer-{id}"),
+            balance,
+        })?;
     }
     Ok(())
 }

@@ -53,7 +53,10 @@ fn transfer(ctx: &mut ReducerContext, from: u64, to: u64, amount: i64) -> Result
         return Err(format!("no account {from} or {to}"));
     };
     if a.balance < amount {
-        return Err(format!("account {from} holds {}, less than {amount}", a.balance));
+        return Err(format!(
+            "account {from} holds {}, less than {amount}",
+            a.balance
+        ));
     }
     a.balance -= amount;
     b.balance += amount;
@@ -227,7 +230,10 @@ fn calls_by_name_convert_their_arguments_and_refuse_bad_ones() {
     ));
     assert_eq!(runtime.log().last_lsn(), last);
     let names: Vec<&str> = runtime.reducers().iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, ["draw", "explode", "noop", "open_account", "transfer"]);
+    assert_eq!(
+        names,
+        ["draw", "explode", "noop", "open_account", "transfer"]
+    );
 }
 
 #[test]
@@ -243,7 +249,9 @@ fn replay_applies_calls_without_running_a_reducer_through_snapshots_and_migratio
     }
     runtime.snapshot().unwrap();
     for i in 0..20u64 {
-        runtime.call(transfer, ((i * 3) % 10, (i + 1) % 10, 2)).unwrap();
+        runtime
+            .call(transfer, ((i * 3) % 10, (i + 1) % 10, 2))
+            .unwrap();
     }
     runtime.call(draw, ()).unwrap();
     let expected = runtime.scan::<Account>().unwrap();
@@ -313,10 +321,10 @@ fn a_calls_random_numbers_are_reproduced_from_its_record() {
     for (call, (seed, at)) in seeds.into_iter().enumerate() {
         let mut rng = Rng::new(seed);
         for i in 0..3 {
-            let drawn = &draws[call * 3 + i];
-            assert_eq!(drawn.value, rng.next_u64());
-            assert_eq!(drawn.at, at);
-            assert_eq!(drawn.caller, 42);
+            let row = &draws[call * 3 + i];
+            assert_eq!(row.value, rng.next_u64());
+            assert_eq!(row.at, at);
+            assert_eq!(row.caller, 42);
         }
     }
 }
@@ -366,20 +374,29 @@ fn a_killed_caller_loses_no_acknowledged_call_and_leaves_none_half_done() {
             .unwrap();
         let mut acked = Lsn::ZERO;
         let mut seen = 0;
+        let mut killed = false;
         for line in BufReader::new(child.stdout.take().unwrap()).lines() {
             if let Some(lsn) = line.unwrap().strip_prefix("ack ") {
                 acked = Lsn(lsn.parse().unwrap());
                 seen += 1;
-                if seen == 40 + 60 * round {
+                if seen == 40 + 60 * round && !killed {
                     child.kill().unwrap();
+                    killed = true;
                 }
             }
         }
-        assert!(!child.wait().unwrap().success());
+        let status = child.wait().unwrap();
+        assert!(
+            killed && !status.success(),
+            "the child stopped by itself: {status}"
+        );
         let runs = RUNS.load(Ordering::SeqCst);
         let runtime = Runtime::open(crash_config(dir.path())).unwrap();
         assert_eq!(RUNS.load(Ordering::SeqCst), runs, "replay ran a reducer");
-        assert!(runtime.log().last_lsn() >= acked, "an acknowledged call was lost");
+        assert!(
+            runtime.log().last_lsn() >= acked,
+            "an acknowledged call was lost"
+        );
         // Every call moved one unit: the total holds, so none is there in half.
         let accounts = runtime.scan::<Account>().unwrap();
         assert_eq!(accounts.len(), 5);

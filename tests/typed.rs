@@ -1,5 +1,5 @@
 //! The typed SDK end to end on real files: every supported field type through the log and a
-//! snapshot, auto_inc keys, unique columns, typed lookups, typed subscriptions, and the
+//! snapshot, `auto_inc` keys, unique columns, typed lookups, typed subscriptions, and the
 //! typed layer against the dynamic one on the same table.
 
 use std::path::Path;
@@ -56,15 +56,19 @@ fn every(id: u64) -> Every {
         g: i32::MIN,
         h: i64::MIN,
         i: isize::MIN,
-        j: id % 2 == 0,
+        j: id.is_multiple_of(2),
         k: 1.5 + f32::from(small),
         l: -0.1 * id as f64,
         m: format!("row {id} \u{e9}"),
         n: vec![0, 255, small],
-        o: (id % 3 == 0).then_some(id),
+        o: id.is_multiple_of(3).then_some(id),
         p: (id % 2 == 1).then(|| "odd".to_string()),
-        q: if id % 2 == 0 { Tier::Free } else { Tier::Pro },
-        r: (id % 4 == 0).then_some(Tier::Pro),
+        q: if id.is_multiple_of(2) {
+            Tier::Free
+        } else {
+            Tier::Pro
+        },
+        r: id.is_multiple_of(4).then_some(Tier::Pro),
     }
 }
 
@@ -157,10 +161,14 @@ fn auto_inc_keys_are_assigned_in_the_transaction_and_never_reused_while_open() {
         ..account("cy", 2, 0)
     };
     runtime.transact(|tx| tx.insert(explicit)).unwrap();
-    let next = runtime.transact(|tx| tx.insert(account("di", 2, 0))).unwrap();
+    let next = runtime
+        .transact(|tx| tx.insert(account("di", 2, 0)))
+        .unwrap();
     assert_eq!(next.value, 11);
     runtime.transact(|tx| tx.delete::<Account>(&11)).unwrap();
-    let after_delete = runtime.transact(|tx| tx.insert(account("ed", 2, 0))).unwrap();
+    let after_delete = runtime
+        .transact(|tx| tx.insert(account("ed", 2, 0)))
+        .unwrap();
     assert_eq!(after_delete.value, 12, "a deleted key is not given again");
     // The dynamic API assigns one when the key is left out.
     runtime
@@ -181,7 +189,9 @@ fn auto_inc_keys_are_assigned_in_the_transaction_and_never_reused_while_open() {
     runtime.close().unwrap();
     // After a replay the counter starts past the largest key the log inserted.
     let runtime = Runtime::open(config(dir.path())).unwrap();
-    let reopened = runtime.transact(|tx| tx.insert(account("gus", 1, 0))).unwrap();
+    let reopened = runtime
+        .transact(|tx| tx.insert(account("gus", 1, 0)))
+        .unwrap();
     assert_eq!(reopened.value, 14);
 }
 
@@ -189,7 +199,9 @@ fn auto_inc_keys_are_assigned_in_the_transaction_and_never_reused_while_open() {
 fn unique_columns_refuse_a_second_holder_and_the_transaction_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = Runtime::open(config(dir.path())).unwrap();
-    runtime.transact(|tx| tx.insert(account("ann", 1, 10))).unwrap();
+    runtime
+        .transact(|tx| tx.insert(account("ann", 1, 10)))
+        .unwrap();
     let last = runtime.log().last_lsn();
     let refused = runtime.transact(|tx| {
         tx.insert(account("bob", 1, 1))?;
@@ -203,7 +215,9 @@ fn unique_columns_refuse_a_second_holder_and_the_transaction_writes_nothing() {
     assert_eq!(runtime.log().last_lsn(), last);
     assert_eq!(runtime.len("accounts").unwrap(), 1);
     // An update that takes another row's value is refused; keeping its own is not.
-    runtime.transact(|tx| tx.insert(account("bob", 1, 1))).unwrap();
+    runtime
+        .transact(|tx| tx.insert(account("bob", 1, 1)))
+        .unwrap();
     let mut bob = runtime
         .find(Account::OWNER, &"bob".to_string())
         .unwrap()
@@ -275,10 +289,13 @@ fn typed_lookups_see_the_transactions_own_changes() {
     ));
 }
 
+/// What a typed subscriber saw: each change with its commit's LSN.
+type Seen = Vec<(Lsn, TypedChange<Account>)>;
+
 #[test]
 fn typed_subscribers_get_old_and_new_rows_and_may_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let seen: Arc<Mutex<Vec<(Lsn, TypedChange<Account>)>>> = Arc::default();
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let s = Arc::clone(&seen);
     let config = config(dir.path()).on::<Account>(move |runtime, lsn, changes| {
         for change in changes {
@@ -294,7 +311,9 @@ fn typed_subscribers_get_old_and_new_rows_and_may_commit() {
         }
     });
     let runtime = Runtime::open(config).unwrap();
-    runtime.transact(|tx| tx.insert(account("ann", 1, 10))).unwrap();
+    runtime
+        .transact(|tx| tx.insert(account("ann", 1, 10)))
+        .unwrap();
     runtime
         .transact(|tx| {
             let mut ann = tx.get::<Account>(&1)?.unwrap();
@@ -304,7 +323,9 @@ fn typed_subscribers_get_old_and_new_rows_and_may_commit() {
             tx.update(ann)
         })
         .unwrap();
-    runtime.transact(|tx| tx.insert(account("neg", 1, -5))).unwrap();
+    runtime
+        .transact(|tx| tx.insert(account("neg", 1, -5)))
+        .unwrap();
     runtime.transact(|tx| tx.delete::<Account>(&1)).unwrap();
     let seen = seen.lock().clone();
     let summary: Vec<(ChangeKind, Option<i64>, Option<i64>)> = seen

@@ -285,7 +285,7 @@ fn reducers_describe_themselves() {
     assert_eq!(transfer::PARAMS, ["from", "to", "amount"]);
     let args: <transfer as Reducer>::Args = (1, 2, -3);
     assert_eq!(
-        args.into_values(),
+        args.to_values(),
         [Value::U64(1), Value::U64(2), Value::I64(-3)]
     );
     assert_eq!(

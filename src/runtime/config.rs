@@ -40,14 +40,14 @@ pub struct RuntimeConfig {
     /// The log's options (segment size, durability, recovery mode, retention).
     /// With `Durability::EveryAppend` a transaction is durable when `transact` returns, and
     /// concurrent transactions share one flush. Leave `retention` unset: it removes segments
-    /// whether or not a snapshot covers them; use [`Runtime::snapshot_and_compact`] instead.
+    /// whether or not a snapshot covers them; use [`Runtime::snapshot_and_compact`](super::Runtime::snapshot_and_compact) instead.
     /// Default: `Options::default()`.
     pub log: Options,
     /// The tables, in their current version.
     pub schemas: Vec<Schema>,
     /// Migrations from older versions found in the log.
     pub migrations: Migrations,
-    /// Snapshots kept by [`Runtime::snapshot_and_compact`]; the log keeps what the oldest of
+    /// Snapshots kept by [`Runtime::snapshot_and_compact`](super::Runtime::snapshot_and_compact); the log keeps what the oldest of
     /// them needs, so a damaged newest snapshot can be replaced by an older one. Default: 2.
     pub snapshots_kept: usize,
     pub(super) subscribers: Vec<(String, Listener)>,
@@ -95,7 +95,7 @@ impl RuntimeConfig {
     }
 
     /// Registers a reducer, so that it can be called by name
-    /// ([`Runtime::call_by_name`]). A typed call ([`Runtime::call`]) needs no registration.
+    /// ([`Runtime::call_by_name`](super::Runtime::call_by_name)). A typed call ([`Runtime::call`](super::Runtime::call)) needs no registration.
     #[must_use]
     pub fn reducer<R: Reducer>(mut self, _reducer: R) -> RuntimeConfig {
         self.reducers.register::<R>();
