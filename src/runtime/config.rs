@@ -40,15 +40,19 @@ pub struct RuntimeConfig {
     /// The log's options (segment size, durability, recovery mode, retention).
     /// With `Durability::EveryAppend` a transaction is durable when `transact` returns, and
     /// concurrent transactions share one flush. Leave `retention` unset: it removes segments
-    /// whether or not a snapshot covers them; use [`Runtime::snapshot_and_compact`](super::Runtime::snapshot_and_compact) instead.
+    /// whether or not a snapshot covers them; use [`Runtime::snapshot_and_compact`] instead.
     /// Default: `Options::default()`.
+    ///
+    /// [`Runtime::snapshot_and_compact`]: super::Runtime::snapshot_and_compact
     pub log: Options,
     /// The tables, in their current version.
     pub schemas: Vec<Schema>,
     /// Migrations from older versions found in the log.
     pub migrations: Migrations,
-    /// Snapshots kept by [`Runtime::snapshot_and_compact`](super::Runtime::snapshot_and_compact); the log keeps what the oldest of
+    /// Snapshots kept by [`Runtime::snapshot_and_compact`]; the log keeps what the oldest of
     /// them needs, so a damaged newest snapshot can be replaced by an older one. Default: 2.
+    ///
+    /// [`Runtime::snapshot_and_compact`]: super::Runtime::snapshot_and_compact
     pub snapshots_kept: usize,
     pub(super) subscribers: Vec<(String, Listener)>,
     /// The tables typed subscribers expect, checked against the declared ones at open.
@@ -94,8 +98,11 @@ impl RuntimeConfig {
         self.schema(T::schema())
     }
 
-    /// Registers a reducer, so that it can be called by name
-    /// ([`Runtime::call_by_name`](super::Runtime::call_by_name)). A typed call ([`Runtime::call`](super::Runtime::call)) needs no registration.
+    /// Registers a reducer, so that it can be called by name ([`Runtime::call_by_name`]). A
+    /// typed call ([`Runtime::call`]) needs no registration.
+    ///
+    /// [`Runtime::call_by_name`]: super::Runtime::call_by_name
+    /// [`Runtime::call`]: super::Runtime::call
     #[must_use]
     pub fn reducer<R: Reducer>(mut self, _reducer: R) -> RuntimeConfig {
         self.reducers.register::<R>();

@@ -9,8 +9,9 @@
 //!     .column("id", ColumnType::U64)
 //!     .column("balance", ColumnType::I64);
 //! let runtime = Runtime::open(RuntimeConfig::new(dir.path()).schema(schema))?;
-//! runtime.transact(|tx| tx.insert_row("accounts", Row::new().with("id", 1).with("balance", 100)))?;
-//! runtime.transact(|tx| tx.update_row("accounts", Row::new().with("id", 1).with("balance", 90)))?;
+//! let account = |balance: i64| Row::new().with("id", 1).with("balance", balance);
+//! runtime.transact(|tx| tx.insert_row("accounts", account(100)))?;
+//! runtime.transact(|tx| tx.update_row("accounts", account(90)))?;
 //! runtime.close()?;
 //!
 //! let mut lines = Vec::new();

@@ -343,8 +343,9 @@ pub(crate) fn plan(
     Ok(upgrade)
 }
 
-/// The migration that needs no registration: `schema` only adds columns to `logged`, each
-/// nullable or with a default, and keeps the others as they were, in order.
+/// The migration that needs no registration: `schema` adds columns to `logged`, each nullable
+/// or with a default, and keeps the others as they were, in order. (A new version of the same
+/// shape is a change of meaning: only a registered migration makes it.)
 fn adding_columns(logged: &Schema, schema: &Schema) -> Option<Migration> {
     let kept: Vec<_> = schema
         .columns()
@@ -367,6 +368,9 @@ fn adding_columns(logged: &Schema, schema: &Schema) -> Option<Migration> {
             None if column.nullable => fills.push((column.name.clone(), Value::Null)),
             None => return None,
         }
+    }
+    if fills.is_empty() {
+        return None;
     }
     let names: Vec<&str> = fills.iter().map(|(name, _)| name.as_str()).collect();
     Some(Migration {
@@ -521,8 +525,22 @@ mod tests {
             Err(Error::SchemaTooOld { code_version: 1, log_version: 2, column, .. })
                 if column == "note"
         ));
+        // The same shape at a new version: a change of meaning, which only a registered
+        // migration can make.
         assert!(matches!(
             plan(&tables, &[v(3)], &none),
+            Err(Error::MissingMigration { from: 2, to: 3, .. })
+        ));
+        let added = v(2)
+            .at_version(3)
+            .column("n", ColumnType::U64)
+            .default_value("n", 0u64);
+        assert_eq!(plan(&tables, &[added], &none).unwrap().audits.len(), 1);
+        let renamed = Schema::new("t", 3)
+            .column("k", ColumnType::U64)
+            .nullable_column("memo", ColumnType::Str);
+        assert!(matches!(
+            plan(&tables, &[renamed], &none),
             Err(Error::MissingMigration { from: 2, to: 3, .. })
         ));
         let changed = v(2).column("extra", ColumnType::U64);

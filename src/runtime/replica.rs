@@ -28,8 +28,8 @@ const LOOK: Duration = Duration::from_millis(50);
 /// let writer = Runtime::open(RuntimeConfig::new(dir.path()).schema(schema))?;
 /// // In another process (here, the same one): a replica of the writer's tables.
 /// let replica = Runtime::open_replica(RuntimeConfig::new(dir.path()))?;
-/// let lsn = writer.transact(|tx| tx.insert_row("kv", Row::new().with("k", 1u64).with("v", 7i64)))
-///     .map(|()| writer.log().last_lsn())?;
+/// let row = Row::new().with("k", 1u64).with("v", 7i64);
+/// let lsn = writer.transact(|tx| tx.insert_row("kv", row))?.lsn.expect("a change");
 /// writer.log().sync()?; // durable: the replica applies it
 /// assert!(replica.wait_for(lsn, Duration::from_secs(10)));
 /// assert_eq!(replica.len("kv")?, 1);
