@@ -65,13 +65,13 @@ impl Runtime {
     /// `Error::NoSuchReducer`, `Error::BadArguments`, `Error::ReducerFailed` (its error or
     /// panic; nothing is written), `Error::Log`.
     pub fn call_by_name(&self, caller: Caller, name: &str, args: Vec<Value>) -> Result<Lsn> {
-        let registered = self
-            .reducers
-            .by_name
-            .get(name)
-            .ok_or_else(|| Error::NoSuchReducer {
-                reducer: name.to_owned(),
-            })?;
+        let (&name, registered) =
+            self.reducers
+                .by_name
+                .get_key_value(name)
+                .ok_or_else(|| Error::NoSuchReducer {
+                    reducer: name.to_owned(),
+                })?;
         let args = reducer::conform_args(name, &registered.params, args)?;
         let info = self.call_info(name, args.clone(), caller);
         let done = self.commit(|tables| {
@@ -107,9 +107,9 @@ impl Runtime {
     }
 
     /// A call's header: its timestamp now, and the next seed.
-    fn call_info(&self, reducer: &str, args: Vec<Value>, caller: Caller) -> CallInfo {
+    fn call_info(&self, reducer: &'static str, args: Vec<Value>, caller: Caller) -> CallInfo {
         CallInfo {
-            reducer: reducer.to_owned(),
+            reducer: reducer.into(),
             args,
             caller,
             timestamp: Timestamp::now(),

@@ -78,7 +78,7 @@ fn put_call(out: &mut Vec<u8>, call: &CallInfo) {
 
 fn read_call(reader: &mut Reader<'_>) -> codec::DecodeResult<CallInfo> {
     Ok(CallInfo {
-        reducer: reader.str()?.to_owned(),
+        reducer: reader.str()?.to_owned().into(),
         caller: Caller(reader.varint()?),
         timestamp: Timestamp(reader.varint()?),
         seed: u64::from_le_bytes(reader.array()?),

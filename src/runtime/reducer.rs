@@ -169,8 +169,9 @@ pub trait Reducer: Send + Sync + 'static {
 /// who called it, when, and the seed of its random generator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallInfo {
-    /// The reducer's name.
-    pub reducer: String,
+    /// The reducer's name (borrowed from the reducer when it made the call; no copy per
+    /// call).
+    pub reducer: std::borrow::Cow<'static, str>,
     /// Its arguments, in order.
     pub args: Vec<Value>,
     /// Who called it.
