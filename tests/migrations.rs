@@ -312,12 +312,10 @@ fn a_large_table_migrates_in_several_records_of_one_batch() {
     assert_eq!(runtime.len("items").unwrap(), 3000);
 }
 
-#[test]
-fn a_migration_larger_than_a_segment_is_refused_naming_it_and_the_segment_size() {
-    let dir = tempfile::tempdir().unwrap();
-    // 64 KiB segments; rows written in small transactions, then a migration that rewrites
-    // them all in one atomic batch, which cannot fit.
-    let runtime = open(dir.path(), v1()).unwrap();
+/// 2,000 items of about 60 bytes, written in small transactions: more than one 64 KiB
+/// segment holds, so migrating them in one batch cannot fit.
+fn write_large_v1(dir: &Path) {
+    let runtime = open(dir, v1()).unwrap();
     for chunk in 0..40u64 {
         runtime
             .transact(|tx| {
@@ -330,6 +328,12 @@ fn a_migration_larger_than_a_segment_is_refused_naming_it_and_the_segment_size()
             .unwrap();
     }
     runtime.close().unwrap();
+}
+
+#[test]
+fn a_migration_larger_than_a_segment_is_refused_naming_it_and_the_segment_size() {
+    let dir = tempfile::tempdir().unwrap();
+    write_large_v1(dir.path());
     match open(dir.path(), v2()) {
         Err(error @ Error::MigrationTooLarge { .. }) => {
             let text = error.to_string();
@@ -427,19 +431,7 @@ fn refused_opens_leave_the_directory_byte_for_byte() {
 #[test]
 fn a_refused_migration_larger_than_a_segment_leaves_the_directory_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = open(dir.path(), v1()).unwrap();
-    for chunk in 0..40u64 {
-        runtime
-            .transact(|tx| {
-                for id in chunk * 50..(chunk + 1) * 50 {
-                    let name = format!("item {id} {}", "x".repeat(40));
-                    tx.insert_row("items", Row::new().with("id", id).with("name", name))?;
-                }
-                Ok(())
-            })
-            .unwrap();
-    }
-    runtime.close().unwrap();
+    write_large_v1(dir.path());
     let before = files(dir.path());
     assert!(matches!(
         open(dir.path(), v2()),

@@ -30,7 +30,7 @@ use serde_json::{Map, Value as Json, json};
 
 use super::error::{Error, Result};
 use super::migrate::AuditEntry;
-use super::record::{self, Decoded};
+use super::record::{self, Replayed};
 use super::reducer::CallInfo;
 use super::schema::Schema;
 use super::snapshot;
@@ -151,14 +151,8 @@ impl History {
         for record in reader.iter_from(start) {
             let record = record?;
             let lsn = record.lsn;
-            let kind = match record::decode(lsn, record.payload)? {
-                Decoded::Transaction {
-                    call,
-                    tables: names,
-                    ops,
-                } => {
-                    let changes = record::resolve(lsn, &self.tables, &names, ops)?;
-                    record::check(lsn, &self.tables, &changes)?;
+            let kind = match record::replayed(lsn, record.payload, &self.tables)? {
+                Replayed::Transaction { call, changes } => {
                     let ids = changes.tables;
                     let changes = changes
                         .ops
@@ -167,11 +161,11 @@ impl History {
                         .collect();
                     EntryKind::Transaction { call, changes }
                 }
-                Decoded::Schema(schema) => {
+                Replayed::Schema(schema) => {
                     self.tables.define(schema.clone());
                     EntryKind::Schema(schema)
                 }
-                Decoded::Audit(entry) => EntryKind::Audit(entry),
+                Replayed::Audit(entry) => EntryKind::Audit(entry),
             };
             if lsn < from {
                 continue;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{Error, Result};
 use super::migrate::{self, AuditEntry};
-use super::record::{self, Decoded};
+use super::record::{self, Replayed};
 use super::schema::Schema;
 use super::subscribe::{Commit, ReplayHook};
 use super::table::Tables;
@@ -364,23 +364,17 @@ pub(super) fn replay_one(
     record: crate::Record<'_>,
 ) -> Result<()> {
     let lsn = record.lsn;
-    match record::decode(lsn, record.payload)? {
-        Decoded::Transaction {
-            call,
-            tables: names,
-            ops,
-        } => {
-            let changes = record::resolve(lsn, tables, &names, ops)?;
-            record::check(lsn, tables, &changes)?;
+    match record::replayed(lsn, record.payload, tables)? {
+        Replayed::Transaction { call, changes } => {
             if let Some(hook) = hook {
                 hook(&Commit::of(lsn, tables, &changes, call));
             }
             record::apply(tables, changes);
         }
-        Decoded::Schema(schema) => {
+        Replayed::Schema(schema) => {
             tables.define(schema);
         }
-        Decoded::Audit(entry) => audit.push(entry),
+        Replayed::Audit(entry) => audit.push(entry),
     }
     Ok(())
 }

@@ -213,6 +213,38 @@ fn read_op(reader: &mut Reader<'_>, tables: usize) -> codec::DecodeResult<Op> {
     })
 }
 
+/// A record read back against the tables it applies to: a transaction's changes resolved to
+/// table ids and checked, ready to apply.
+pub(crate) enum Replayed {
+    Transaction {
+        call: Option<CallInfo>,
+        changes: Changes,
+    },
+    Schema(Schema),
+    Audit(AuditEntry),
+}
+
+/// Decodes the record at `lsn` and, for a transaction, resolves and checks its changes
+/// against `tables` (as they are before it).
+///
+/// # Errors
+/// `Error::Decode` naming the LSN.
+pub(crate) fn replayed(lsn: Lsn, payload: &[u8], tables: &Tables) -> Result<Replayed> {
+    Ok(match decode(lsn, payload)? {
+        Decoded::Transaction {
+            call,
+            tables: names,
+            ops,
+        } => {
+            let changes = resolve(lsn, tables, &names, ops)?;
+            check(lsn, tables, &changes)?;
+            Replayed::Transaction { call, changes }
+        }
+        Decoded::Schema(schema) => Replayed::Schema(schema),
+        Decoded::Audit(entry) => Replayed::Audit(entry),
+    })
+}
+
 /// Maps a decoded transaction's table names to table ids.
 ///
 /// # Errors

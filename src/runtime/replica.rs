@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::open::{replay_one, validate_schemas};
-use super::record::{self, Decoded};
+use super::record::{self, Replayed};
 use super::{Error, Result, Runtime, RuntimeConfig};
 use crate::{Durability, FollowMode, Log, Lsn, Record};
 
@@ -201,20 +201,14 @@ impl Runtime {
         {
             let mut state = self.state.write();
             let state = &mut *state;
-            match record::decode(lsn, record.payload)? {
-                Decoded::Transaction {
-                    call,
-                    tables: names,
-                    ops,
-                } => {
-                    let changes = record::resolve(lsn, &state.tables, &names, ops)?;
-                    record::check(lsn, &state.tables, &changes)?;
+            match record::replayed(lsn, record.payload, &state.tables)? {
+                Replayed::Transaction { call, changes } => {
                     self.apply_commit(&mut state.tables, lsn, changes, call);
                 }
-                Decoded::Schema(schema) => {
+                Replayed::Schema(schema) => {
                     state.tables.define(schema);
                 }
-                Decoded::Audit(entry) => state.audit.push(entry),
+                Replayed::Audit(entry) => state.audit.push(entry),
             }
         }
         self.hub.deliver(self, || Lsn(u64::MAX));
