@@ -127,6 +127,8 @@ mod disk;
 pub mod error;
 pub mod follow;
 pub mod format;
+#[cfg(feature = "wasm")]
+pub mod host;
 mod ids;
 mod log;
 mod options;

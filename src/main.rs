@@ -34,6 +34,8 @@ enum Command {
     Digest(cli::digest::Args),
     /// Where one record lives and what it holds (read-only).
     Inspect(cli::inspect::Args),
+    /// Call a reducer of a WASM module on a runtime directory and print the commit's LSN.
+    Call(cli::call::Args),
     /// Append a million records, reopen, replay and check them, and print the throughput.
     Demo(cli::demo::Args),
     /// Writers, readers, retention, crashes and repairs on a log for a while, all checked.
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Ship(args) => cli::ship::run(args),
         Command::Digest(args) => cli::digest::run(args),
         Command::Inspect(args) => cli::inspect::run(args),
+        Command::Call(args) => cli::call::run(args),
         Command::Demo(args) => cli::demo::run(args),
         Command::Soak(args) => cli::soak::run(args),
         Command::SoakChild(args) => cli::soak::run_child(args),

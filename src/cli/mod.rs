@@ -2,6 +2,7 @@
 //! parsing and progress bars (drawn only when stderr is a terminal).
 
 pub mod append;
+pub mod call;
 pub mod demo;
 pub mod digest;
 pub mod dump;

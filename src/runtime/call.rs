@@ -1,10 +1,13 @@
 //! Calling reducers: typed, on behalf of a caller, and by name with values.
 
+use std::borrow::Cow;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 use super::error::{Error, Result};
-use super::reducer::{self, CallError, CallInfo, Caller, Reducer, ReducerContext, Rng, Timestamp};
+use super::reducer::{
+    self, CallError, CallInfo, Caller, ModuleRef, Reducer, ReducerContext, Rng, Timestamp,
+};
 use super::txn::Tx;
 use super::typed::Args;
 use super::value::Value;
@@ -35,16 +38,9 @@ impl Runtime {
         _reducer: R,
         args: R::Args,
     ) -> Result<Lsn, CallError<R::Error>> {
-        let info = self.call_info(R::NAME, args.to_values(), caller);
-        let done = self.commit(|tables| {
-            panic::catch_unwind(AssertUnwindSafe(|| {
-                let mut ctx = ReducerContext::new(Tx::new(tables), &info);
-                R::run(&mut ctx, args)?;
-                Ok(((), ctx.tx.into_changes(), Some(info)))
-            }))
-        });
-        match done {
-            Ok(((), lsn)) => Ok(lsn.expect("a call is always logged")),
+        let info = self.call_info(R::NAME.into(), args.to_values(), caller, None);
+        match self.run_call(info, |ctx| R::run(ctx, args)) {
+            Ok(lsn) => Ok(lsn),
             Err(Failure::Rejected(error)) => Err(CallError::Failed {
                 reducer: R::NAME,
                 error,
@@ -73,20 +69,13 @@ impl Runtime {
                     reducer: name.to_owned(),
                 })?;
         let args = reducer::conform_args(name, &registered.params, args)?;
-        let info = self.call_info(name, args.clone(), caller);
-        let done = self.commit(|tables| {
-            panic::catch_unwind(AssertUnwindSafe(|| {
-                let mut ctx = ReducerContext::new(Tx::new(tables), &info);
-                (registered.run)(&mut ctx, args)?;
-                Ok(((), ctx.tx.into_changes(), Some(info)))
-            }))
-        });
+        let info = self.call_info(name.into(), args.clone(), caller, None);
         let failed = |message| Error::ReducerFailed {
             reducer: name.to_owned(),
             message,
         };
-        match done {
-            Ok(((), lsn)) => Ok(lsn.expect("a call is always logged")),
+        match self.run_call(info, |ctx| (registered.run)(ctx, args)) {
+            Ok(lsn) => Ok(lsn),
             Err(Failure::Rejected(reducer::Rejected::Args(reason))) => Err(Error::BadArguments {
                 reducer: name.to_owned(),
                 reason,
@@ -107,13 +96,38 @@ impl Runtime {
     }
 
     /// A call's header: its timestamp now, and the next seed.
-    fn call_info(&self, reducer: &'static str, args: Vec<Value>, caller: Caller) -> CallInfo {
+    pub(crate) fn call_info(
+        &self,
+        reducer: Cow<'static, str>,
+        args: Vec<Value>,
+        caller: Caller,
+        module: Option<ModuleRef>,
+    ) -> CallInfo {
         CallInfo {
-            reducer: reducer.into(),
+            reducer,
             args,
             caller,
             timestamp: Timestamp::now(),
             seed: Rng::new(self.seeds.fetch_add(1, Ordering::Relaxed)).next_u64(),
+            module,
         }
+    }
+
+    /// Runs `run` as the call `info` describes: one transaction whose record holds the call
+    /// and its changes, logged even when it changes nothing. Its error, or its panic (caught),
+    /// leaves tables and log untouched.
+    pub(crate) fn run_call<X>(
+        &self,
+        info: CallInfo,
+        run: impl FnOnce(&mut ReducerContext<'_>) -> std::result::Result<(), X>,
+    ) -> std::result::Result<Lsn, Failure<X>> {
+        let ((), lsn) = self.commit(|tables| {
+            panic::catch_unwind(AssertUnwindSafe(|| {
+                let mut ctx = ReducerContext::new(Tx::new(tables), &info);
+                run(&mut ctx)?;
+                Ok(((), ctx.tx.into_changes(), Some(info)))
+            }))
+        })?;
+        Ok(lsn.expect("a call is always logged"))
     }
 }

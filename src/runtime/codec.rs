@@ -117,6 +117,53 @@ pub fn put_schema(out: &mut Vec<u8>, schema: &Schema) {
     }
 }
 
+/// `bytes`, all of them, as one encoded value (a key).
+///
+/// # Errors
+/// What is wrong with the bytes.
+#[cfg(feature = "wasm")]
+pub fn value_of(bytes: &[u8]) -> DecodeResult<Value> {
+    let mut reader = Reader::new(bytes);
+    let value = reader.value()?;
+    if !reader.is_empty() {
+        return Err("bytes left after the value".into());
+    }
+    Ok(value)
+}
+
+/// `bytes`, all of them, as encoded values (a row, or arguments).
+///
+/// # Errors
+/// What is wrong with the bytes.
+#[cfg(feature = "wasm")]
+pub fn values_of(bytes: &[u8]) -> DecodeResult<Vec<Value>> {
+    let mut reader = Reader::new(bytes);
+    let values = reader.values()?;
+    if !reader.is_empty() {
+        return Err("bytes left after the values".into());
+    }
+    Ok(values)
+}
+
+/// `values` encoded (a row, or arguments).
+#[cfg(feature = "wasm")]
+pub fn encode_values(values: &[Value]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values_len(values));
+    put_values(&mut out, values);
+    out
+}
+
+/// Rows encoded as a list: a count, then each row.
+#[cfg(feature = "wasm")]
+pub fn encode_rows(rows: &[Vec<Value>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_varint(&mut out, rows.len() as u64);
+    for row in rows {
+        put_values(&mut out, row);
+    }
+    out
+}
+
 /// Reads what the `put_` functions wrote; every read is bounds-checked and a failure says
 /// what was being read.
 pub struct Reader<'a> {

@@ -301,6 +301,10 @@ impl Entry {
                         "caller": call.caller.0,
                         "timestamp_us": call.timestamp.0,
                         "seed": call.seed,
+                        "module": call.module.as_ref().map(|m| json!({
+                            "name": m.name,
+                            "hash": m.hash_hex(),
+                        })),
                         "changes": changes,
                     }),
                     None => json!({"lsn": lsn, "type": "transaction", "changes": changes}),

@@ -23,7 +23,7 @@
 //! schema changes in the [`migration_guide`].
 
 mod call;
-mod codec;
+pub(crate) mod codec;
 mod config;
 mod error;
 pub mod history;
@@ -54,7 +54,9 @@ pub use history::History;
 pub use interstice_derive::{Field, Table, reducer};
 pub use migrate::{AuditEntry, Migrations, RowFn, TableFn};
 pub use open::{OpenReport, SnapshotWarning};
-pub use reducer::{CallError, CallInfo, Caller, Param, Reducer, ReducerContext, Rng, Timestamp};
+pub use reducer::{
+    CallError, CallInfo, Caller, ModuleRef, Param, Reducer, ReducerContext, Rng, Timestamp,
+};
 pub use replica::Replica;
 pub use schema::{Column, ColumnType, Schema};
 pub use subscribe::{Change, ChangeKind, Commit, Effect, ReplayHook, Subscriber, TypedChange};
@@ -62,6 +64,8 @@ pub use txn::Tx;
 pub use typed::{Args, Col, Field, Table};
 pub use value::{Row, Value};
 
+#[cfg(feature = "wasm")]
+pub(crate) use reducer::panic_message;
 use subscribe::Hub;
 use table::Tables;
 
@@ -128,7 +132,7 @@ pub struct Committed<T> {
 type Built<T, X> = std::thread::Result<std::result::Result<(T, txn::Changes, Option<CallInfo>), X>>;
 
 /// Why a commit did not happen.
-enum Failure<X> {
+pub(crate) enum Failure<X> {
     /// The transaction's own error.
     Rejected(X),
     /// The transaction panicked.
@@ -370,6 +374,43 @@ impl Runtime {
         let state = self.state.read();
         let id = state.tables.id(table)?;
         Ok(state.tables.get(id).len())
+    }
+
+    #[cfg(feature = "wasm")]
+    /// Defines table `schema` if the runtime has no table of that name (one schema record,
+    /// durable when it returns under `Durability::EveryAppend`); returns its LSN. A table of
+    /// that name must have the same version and shape.
+    ///
+    /// # Errors
+    /// `Error::InvalidSchema`; `Error::SchemaChanged` naming the first difference;
+    /// `Error::Log`.
+    pub(crate) fn ensure_table(&self, schema: &Schema) -> Result<Option<Lsn>> {
+        schema.validate()?;
+        let lsn = {
+            let mut state = self.state.write();
+            if let Some(table) = state.tables.named(schema.name()) {
+                let have = table.schema();
+                let column = have.shape_difference(schema);
+                if have.version() != schema.version() || column.is_some() {
+                    return Err(Error::SchemaChanged {
+                        table: schema.name().to_owned(),
+                        version: schema.version(),
+                        column: column.unwrap_or_else(|| {
+                            format!("none; the runtime holds version {}", have.version())
+                        }),
+                    });
+                }
+                return Ok(None);
+            }
+            let lsn = self.log.append(&record::encode_schema(schema))?;
+            let id = state.tables.define(schema.clone());
+            state.tables.get_mut(id).set_extras(schema);
+            lsn
+        };
+        if self.durability == Durability::EveryAppend {
+            self.log.sync_to(lsn)?;
+        }
+        Ok(Some(lsn))
     }
 
     /// The schema `table` has now.

@@ -4,7 +4,7 @@
 use super::codec::{self, Reader};
 use super::error::{Error, Result};
 use super::migrate::AuditEntry;
-use super::reducer::{CallInfo, Caller, Timestamp};
+use super::reducer::{CallInfo, Caller, ModuleRef, Timestamp};
 use super::schema::Schema;
 use super::table::Tables;
 use super::txn::{Changes, Op};
@@ -16,6 +16,7 @@ pub(crate) const KIND_TRANSACTION: u8 = 1;
 pub(crate) const KIND_SCHEMA: u8 = 2;
 pub(crate) const KIND_AUDIT: u8 = 3;
 pub(crate) const KIND_CALL: u8 = 4;
+pub(crate) const KIND_MODULE_CALL: u8 = 5;
 
 pub(crate) const OP_INSERT: u8 = 1;
 pub(crate) const OP_UPDATE: u8 = 2;
@@ -43,7 +44,11 @@ pub(crate) fn encode_transaction(
     out.clear();
     out.reserve(len);
     if let Some(call) = call {
-        out.push(KIND_CALL);
+        out.push(if call.module.is_some() {
+            KIND_MODULE_CALL
+        } else {
+            KIND_CALL
+        });
         put_call(out, call);
     } else {
         out.push(KIND_TRANSACTION);
@@ -59,13 +64,18 @@ pub(crate) fn encode_transaction(
     debug_assert_eq!(out.len(), len);
 }
 
-/// A call's header: reducer name, caller, timestamp, seed (8 bytes), arguments.
+/// A call's header: reducer name, caller, timestamp, seed (8 bytes), arguments; then, for a
+/// module's call (kind 5), the module's name and its 16-byte hash.
 fn call_len(call: &CallInfo) -> usize {
     codec::bytes_len(call.reducer.as_bytes())
         + codec::varint_len(call.caller.0)
         + codec::varint_len(call.timestamp.0)
         + 8
         + codec::values_len(&call.args)
+        + call
+            .module
+            .as_ref()
+            .map_or(0, |m| codec::bytes_len(m.name.as_bytes()) + 16)
 }
 
 fn put_call(out: &mut Vec<u8>, call: &CallInfo) {
@@ -74,15 +84,27 @@ fn put_call(out: &mut Vec<u8>, call: &CallInfo) {
     codec::put_varint(out, call.timestamp.0);
     out.extend_from_slice(&call.seed.to_le_bytes());
     codec::put_values(out, &call.args);
+    if let Some(module) = &call.module {
+        codec::put_bytes(out, module.name.as_bytes());
+        out.extend_from_slice(&module.hash);
+    }
 }
 
-fn read_call(reader: &mut Reader<'_>) -> codec::DecodeResult<CallInfo> {
+fn read_call(reader: &mut Reader<'_>, hosted: bool) -> codec::DecodeResult<CallInfo> {
     Ok(CallInfo {
         reducer: reader.str()?.to_owned().into(),
         caller: Caller(reader.varint()?),
         timestamp: Timestamp(reader.varint()?),
         seed: u64::from_le_bytes(reader.array()?),
         args: reader.values()?,
+        module: if hosted {
+            Some(ModuleRef {
+                name: reader.str()?.to_owned(),
+                hash: reader.array()?,
+            })
+        } else {
+            None
+        },
     })
 }
 
@@ -162,11 +184,11 @@ pub(crate) fn decode(lsn: Lsn, payload: &[u8]) -> Result<Decoded> {
 fn decode_inner(lsn: Lsn, payload: &[u8]) -> codec::DecodeResult<Decoded> {
     let mut reader = Reader::new(payload);
     let decoded = match reader.u8()? {
-        kind @ (KIND_TRANSACTION | KIND_CALL) => {
-            let call = if kind == KIND_CALL {
-                Some(read_call(&mut reader)?)
-            } else {
+        kind @ (KIND_TRANSACTION | KIND_CALL | KIND_MODULE_CALL) => {
+            let call = if kind == KIND_TRANSACTION {
                 None
+            } else {
+                Some(read_call(&mut reader, kind == KIND_MODULE_CALL)?)
             };
             let n = reader.count()?;
             let mut tables = Vec::with_capacity(n);

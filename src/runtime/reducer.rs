@@ -180,6 +180,31 @@ pub struct CallInfo {
     pub timestamp: Timestamp,
     /// The seed of the call's [`Rng`].
     pub seed: u64,
+    /// The WASM module whose reducer this is, for a hosted call.
+    pub module: Option<ModuleRef>,
+}
+
+/// A WASM module, as a hosted call's record names it: its name and the hash of its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleRef {
+    /// The module's name.
+    pub name: String,
+    /// XXH3-128 of the module's bytes: which build of it ran.
+    pub hash: [u8; 16],
+}
+
+impl ModuleRef {
+    /// The hash in hex.
+    #[must_use]
+    pub fn hash_hex(&self) -> String {
+        use std::fmt::Write as _;
+        self.hash
+            .iter()
+            .fold(String::with_capacity(32), |mut hex, byte| {
+                let _ = write!(hex, "{byte:02x}");
+                hex
+            })
+    }
 }
 
 impl fmt::Display for CallInfo {
@@ -192,7 +217,11 @@ impl fmt::Display for CallInfo {
             }
             write!(f, "{arg}")?;
         }
-        write!(f, ") by caller {}", self.caller)
+        write!(f, ") by caller {}", self.caller)?;
+        if let Some(module) = &self.module {
+            write!(f, " in module {} {}", module.name, &module.hash_hex()[..16])?;
+        }
+        Ok(())
     }
 }
 

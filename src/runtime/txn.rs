@@ -445,6 +445,94 @@ impl<'a> Tx<'a> {
     }
 }
 
+/// Access by values in column order, for modules (whose rows come encoded, without names).
+#[cfg(feature = "wasm")]
+impl Tx<'_> {
+    /// Inserts a row given as values in column order (a module's), converted to the
+    /// columns' types as rows are.
+    pub(crate) fn insert_values_of(&mut self, table: &str, values: Vec<Value>) -> Result<()> {
+        let id = self.committed.id(table)?;
+        let values = self.conform_values(id, values)?;
+        self.insert_values(id, values)
+    }
+
+    /// Replaces the row with the key of `values` (in column order).
+    pub(crate) fn update_values_of(&mut self, table: &str, values: Vec<Value>) -> Result<()> {
+        let id = self.committed.id(table)?;
+        let values = self.conform_values(id, values)?;
+        self.update_values(id, values)
+    }
+
+    /// The row with key `key`, as values in column order.
+    pub(crate) fn get_values_of(&self, table: &str, key: Value) -> Result<Option<Vec<Value>>> {
+        let id = self.committed.id(table)?;
+        let key = self.key(id, key)?;
+        Ok(self.current(id, &key).map(<[Value]>::to_vec))
+    }
+
+    /// Every row, in key order, as values in column order.
+    pub(crate) fn scan_values_of(&self, table: &str) -> Result<Vec<Vec<Value>>> {
+        let id = self.committed.id(table)?;
+        Ok(self
+            .visible(id)
+            .into_values()
+            .map(<[Value]>::to_vec)
+            .collect())
+    }
+
+    /// The rows whose `column` holds `value`, in key order, as values in column order.
+    pub(crate) fn filter_values_of(
+        &self,
+        table: &str,
+        column: &str,
+        value: Value,
+    ) -> Result<Vec<Vec<Value>>> {
+        let id = self.committed.id(table)?;
+        let t = self.committed.get(id);
+        let position = self.position(id, column)?;
+        let value = super::table::conform(t.schema(), &t.schema().columns()[position], value)?;
+        Ok(self
+            .matching(id, position, &value)
+            .into_iter()
+            .map(<[Value]>::to_vec)
+            .collect())
+    }
+
+    /// `values` (in column order) converted to table `id`'s column types and checked.
+    fn conform_values(&self, id: usize, values: Vec<Value>) -> Result<Vec<Value>> {
+        let schema = self.committed.get(id).schema();
+        if values.len() != schema.columns().len() {
+            return Err(Error::Conversion {
+                table: schema.name().to_owned(),
+                column: String::new(),
+                reason: format!(
+                    "{} values for {} columns",
+                    values.len(),
+                    schema.columns().len()
+                ),
+            });
+        }
+        schema
+            .columns()
+            .iter()
+            .zip(values)
+            .map(|(column, value)| {
+                if value.is_null() {
+                    return if column.nullable {
+                        Ok(value)
+                    } else {
+                        Err(Error::MissingValue {
+                            table: schema.name().to_owned(),
+                            column: column.name.clone(),
+                        })
+                    };
+                }
+                super::table::conform(schema, column, value)
+            })
+            .collect()
+    }
+}
+
 /// True for an integer 0: the key an `auto_inc` insert replaces.
 fn is_zero(value: &Value) -> bool {
     matches!(value, Value::U64(0) | Value::I64(0))

@@ -1,0 +1,298 @@
+//! The functions a module imports (`interstice.*`): table access through the call's
+//! transaction, the result buffer, messages, and the call's timestamp, random numbers and
+//! caller. Each works on the module's memory and the call's `ReducerContext`.
+
+use std::sync::atomic::Ordering;
+
+use wasmi::{Caller, Extern, Linker, StoreLimits};
+
+use crate::runtime::ReducerContext;
+use crate::runtime::codec;
+
+/// Host functions' status: done (or a result's length when 0 or more).
+const OK: i32 = 0;
+/// No such row (`get`, `update`, `delete`), or the key exists (`insert`).
+const MISSING: i32 = -1;
+/// Any other error; its message is kept.
+const FAILED: i32 = -2;
+
+/// What a call's instance holds: the call's context, and what its host functions keep.
+pub(crate) struct HostState<'c, 'a> {
+    pub ctx: &'c mut ReducerContext<'a>,
+    /// What `get`, `scan` and `filter` put for `read` to copy.
+    pub result: Vec<u8>,
+    /// The last host error's message.
+    pub last_error: Option<String>,
+    /// The message `fail` gave.
+    pub failed: Option<String>,
+    /// The messages `log` gave.
+    pub logs: Vec<String>,
+    pub limits: StoreLimits,
+}
+
+type Ctx<'w, 'c, 'a> = Caller<'w, HostState<'c, 'a>>;
+
+/// The imports, for a call's store.
+pub(crate) fn linker<'c, 'a>(engine: &wasmi::Engine) -> Linker<HostState<'c, 'a>> {
+    let mut linker = Linker::new(engine);
+    let module = "interstice";
+    // Each name is defined once on a new linker: `func_wrap` cannot fail here.
+    let defined = (|| {
+        linker.func_wrap(module, "insert", insert)?;
+        linker.func_wrap(module, "update", update)?;
+        linker.func_wrap(module, "delete", delete)?;
+        linker.func_wrap(module, "get", get)?;
+        linker.func_wrap(module, "scan", scan)?;
+        linker.func_wrap(module, "filter", filter)?;
+        linker.func_wrap(module, "read", read)?;
+        linker.func_wrap(module, "log", log)?;
+        linker.func_wrap(module, "fail", fail)?;
+        linker.func_wrap(module, "timestamp", timestamp)?;
+        linker.func_wrap(module, "random", random)?;
+        linker.func_wrap(module, "caller", caller)?;
+        Ok::<(), wasmi::errors::LinkerError>(())
+    })();
+    defined.expect("each import is defined once");
+    linker
+}
+
+/// The imports a module may name, with their parameter and result counts (all `i32` but the
+/// `i64` results of `timestamp`, `random` and `caller`).
+pub(crate) const IMPORTS: [(&str, usize, usize); 12] = [
+    ("insert", 4, 1),
+    ("update", 4, 1),
+    ("delete", 4, 1),
+    ("get", 4, 1),
+    ("scan", 2, 1),
+    ("filter", 6, 1),
+    ("read", 1, 0),
+    ("log", 2, 0),
+    ("fail", 2, 0),
+    ("timestamp", 0, 1),
+    ("random", 0, 1),
+    ("caller", 0, 1),
+];
+
+/// Bytes `ptr..ptr + len` of the module's memory, copied; a trap when out of bounds.
+fn bytes(caller: &Ctx<'_, '_, '_>, ptr: i32, len: i32) -> Result<Vec<u8>, wasmi::Error> {
+    super::HOST_CALLS.fetch_add(1, Ordering::Relaxed);
+    let memory = memory(caller)?;
+    let data = memory.data(caller);
+    let start = usize::try_from(ptr).map_err(|_| trap("negative pointer"))?;
+    let len = usize::try_from(len).map_err(|_| trap("negative length"))?;
+    data.get(start..start.saturating_add(len))
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| {
+            trap(&format!(
+                "bytes {start}..{} are outside memory",
+                start + len
+            ))
+        })
+}
+
+fn text(caller: &Ctx<'_, '_, '_>, ptr: i32, len: i32) -> Result<String, wasmi::Error> {
+    String::from_utf8(bytes(caller, ptr, len)?).map_err(|_| trap("a name is not UTF-8"))
+}
+
+fn memory(caller: &Ctx<'_, '_, '_>) -> Result<wasmi::Memory, wasmi::Error> {
+    caller
+        .get_export("memory")
+        .and_then(Extern::into_memory)
+        .ok_or_else(|| trap("the module exports no memory"))
+}
+
+fn trap(message: &str) -> wasmi::Error {
+    wasmi::Error::new(message.to_owned())
+}
+
+/// The status of a table operation, keeping an error's message.
+fn status(state: &mut HostState<'_, '_>, done: crate::runtime::Result<()>) -> i32 {
+    use crate::runtime::Error::{DuplicateKey, NotFound};
+    match done {
+        Ok(()) => OK,
+        Err(error) => {
+            let code = if matches!(error, DuplicateKey { .. } | NotFound { .. }) {
+                MISSING
+            } else {
+                FAILED
+            };
+            state.last_error = Some(error.to_string());
+            code
+        }
+    }
+}
+
+/// A decoded row or key, or the status of bytes that are not one.
+fn decode<T>(
+    state: &mut HostState<'_, '_>,
+    what: &str,
+    decoded: Result<T, String>,
+) -> Result<T, i32> {
+    decoded.map_err(|reason| {
+        state.last_error = Some(format!("{what}: {reason}"));
+        FAILED
+    })
+}
+
+fn insert(
+    mut caller: Ctx<'_, '_, '_>,
+    t: i32,
+    tl: i32,
+    r: i32,
+    rl: i32,
+) -> Result<i32, wasmi::Error> {
+    let (table, row) = (text(&caller, t, tl)?, bytes(&caller, r, rl)?);
+    let state = caller.data_mut();
+    let values = match decode(state, "row", codec::values_of(&row)) {
+        Ok(values) => values,
+        Err(status) => return Ok(status),
+    };
+    let done = state.ctx.tx.insert_values_of(&table, values);
+    Ok(status(state, done))
+}
+
+fn update(
+    mut caller: Ctx<'_, '_, '_>,
+    t: i32,
+    tl: i32,
+    r: i32,
+    rl: i32,
+) -> Result<i32, wasmi::Error> {
+    let (table, row) = (text(&caller, t, tl)?, bytes(&caller, r, rl)?);
+    let state = caller.data_mut();
+    let values = match decode(state, "row", codec::values_of(&row)) {
+        Ok(values) => values,
+        Err(status) => return Ok(status),
+    };
+    let done = state.ctx.tx.update_values_of(&table, values);
+    Ok(status(state, done))
+}
+
+fn delete(
+    mut caller: Ctx<'_, '_, '_>,
+    t: i32,
+    tl: i32,
+    k: i32,
+    kl: i32,
+) -> Result<i32, wasmi::Error> {
+    let (table, key) = (text(&caller, t, tl)?, bytes(&caller, k, kl)?);
+    let state = caller.data_mut();
+    let key = match decode(state, "key", codec::value_of(&key)) {
+        Ok(key) => key,
+        Err(status) => return Ok(status),
+    };
+    let done = state.ctx.tx.delete_row(&table, key).map(drop);
+    Ok(status(state, done))
+}
+
+/// Puts `result` (bytes for `read`) and answers its length.
+fn answer(state: &mut HostState<'_, '_>, result: crate::runtime::Result<Option<Vec<u8>>>) -> i32 {
+    match result {
+        Ok(Some(bytes)) => {
+            let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
+            state.result = bytes;
+            len
+        }
+        Ok(None) => MISSING,
+        Err(error) => {
+            state.last_error = Some(error.to_string());
+            FAILED
+        }
+    }
+}
+
+fn get(mut caller: Ctx<'_, '_, '_>, t: i32, tl: i32, k: i32, kl: i32) -> Result<i32, wasmi::Error> {
+    let (table, key) = (text(&caller, t, tl)?, bytes(&caller, k, kl)?);
+    let state = caller.data_mut();
+    let key = match decode(state, "key", codec::value_of(&key)) {
+        Ok(key) => key,
+        Err(status) => return Ok(status),
+    };
+    let row = state
+        .ctx
+        .tx
+        .get_values_of(&table, key)
+        .map(|row| row.map(|values| codec::encode_values(&values)));
+    Ok(answer(state, row))
+}
+
+fn scan(mut caller: Ctx<'_, '_, '_>, t: i32, tl: i32) -> Result<i32, wasmi::Error> {
+    let table = text(&caller, t, tl)?;
+    let state = caller.data_mut();
+    let rows = state
+        .ctx
+        .tx
+        .scan_values_of(&table)
+        .map(|rows| Some(codec::encode_rows(&rows)));
+    Ok(answer(state, rows))
+}
+
+#[allow(clippy::too_many_arguments)] // the import's signature: three (pointer, length) pairs
+fn filter(
+    mut caller: Ctx<'_, '_, '_>,
+    t: i32,
+    tl: i32,
+    c: i32,
+    cl: i32,
+    v: i32,
+    vl: i32,
+) -> Result<i32, wasmi::Error> {
+    let (table, column, value) = (
+        text(&caller, t, tl)?,
+        text(&caller, c, cl)?,
+        bytes(&caller, v, vl)?,
+    );
+    let state = caller.data_mut();
+    let value = match decode(state, "value", codec::value_of(&value)) {
+        Ok(value) => value,
+        Err(status) => return Ok(status),
+    };
+    let rows = state
+        .ctx
+        .tx
+        .filter_values_of(&table, &column, value)
+        .map(|rows| Some(codec::encode_rows(&rows)));
+    Ok(answer(state, rows))
+}
+
+fn read(mut caller: Ctx<'_, '_, '_>, dst: i32) -> Result<(), wasmi::Error> {
+    super::HOST_CALLS.fetch_add(1, Ordering::Relaxed);
+    let memory = memory(&caller)?;
+    let (data, state) = memory.data_and_store_mut(&mut caller);
+    let start = usize::try_from(dst).map_err(|_| trap("negative pointer"))?;
+    let end = start.saturating_add(state.result.len());
+    let target = data
+        .get_mut(start..end)
+        .ok_or_else(|| trap(&format!("bytes {start}..{end} are outside memory")))?;
+    target.copy_from_slice(&state.result);
+    Ok(())
+}
+
+fn log(mut caller: Ctx<'_, '_, '_>, ptr: i32, len: i32) -> Result<(), wasmi::Error> {
+    let message = String::from_utf8_lossy(&bytes(&caller, ptr, len)?).into_owned();
+    caller.data_mut().logs.push(message);
+    Ok(())
+}
+
+fn fail(mut caller: Ctx<'_, '_, '_>, ptr: i32, len: i32) -> Result<(), wasmi::Error> {
+    let message = String::from_utf8_lossy(&bytes(&caller, ptr, len)?).into_owned();
+    caller.data_mut().failed = Some(message);
+    Ok(())
+}
+
+#[allow(clippy::needless_pass_by_value)] // wasmi hands host functions the caller by value
+fn timestamp(caller: Ctx<'_, '_, '_>) -> i64 {
+    super::HOST_CALLS.fetch_add(1, Ordering::Relaxed);
+    caller.data().ctx.timestamp.0.cast_signed()
+}
+
+fn random(mut caller: Ctx<'_, '_, '_>) -> i64 {
+    super::HOST_CALLS.fetch_add(1, Ordering::Relaxed);
+    caller.data_mut().ctx.rng.next_u64().cast_signed()
+}
+
+#[allow(clippy::needless_pass_by_value)] // wasmi hands host functions the caller by value
+fn caller(caller: Ctx<'_, '_, '_>) -> i64 {
+    super::HOST_CALLS.fetch_add(1, Ordering::Relaxed);
+    caller.data().ctx.caller.0.cast_signed()
+}
