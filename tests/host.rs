@@ -234,6 +234,29 @@ fn failed_calls_roll_back_name_the_module_and_leave_the_runtime_usable() {
 }
 
 #[test]
+fn a_module_whose_memory_starts_over_the_limit_does_not_run() {
+    let _turn = SERIAL.lock();
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = open(dir.path());
+    let small = Limits {
+        fuel: 1_000_000,
+        memory_bytes: 32 << 10,
+    };
+    // The bank's memory starts at one page (64 KiB).
+    let failed = bank().call(&runtime, Caller(1), "spin", vec![], &small);
+    assert!(
+        matches!(
+            failed,
+            Err(HostError::Call {
+                failure: CallFailure::OutOfMemory(32768),
+                ..
+            })
+        ),
+        "{failed:?}"
+    );
+}
+
+#[test]
 fn a_calls_random_number_timestamp_and_caller_come_from_its_record() {
     let _turn = SERIAL.lock();
     let dir = tempfile::tempdir().unwrap();

@@ -43,6 +43,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use wasmi::errors::{ErrorKind, InstantiationError, MemoryError};
 use wasmi::{Config, Engine, ExternType, Store, StoreLimitsBuilder, TrapCode, ValType};
 
 pub use describe::{Description, ModuleParam, ModuleReducer};
@@ -181,6 +182,8 @@ pub struct Module {
     engine: Engine,
     wasm: wasmi::Module,
     description: Description,
+    /// The runtimes (`Runtime::instance`) this module was installed in.
+    installed: parking_lot::Mutex<Vec<u64>>,
 }
 
 impl std::fmt::Debug for Module {
@@ -231,6 +234,7 @@ impl Module {
             engine,
             wasm: compiled,
             description,
+            installed: parking_lot::Mutex::new(Vec::new()),
         })
     }
 
@@ -326,7 +330,9 @@ impl Module {
             .find(|r| r.name == reducer)
             .ok_or_else(|| failed(CallFailure::NoSuchReducer(self.reducer_names())))?;
         let args = conform(described, args).map_err(|e| failed(CallFailure::BadArguments(e)))?;
-        self.install(runtime)?;
+        if !self.installed.lock().contains(&runtime.instance()) {
+            self.install(runtime)?;
+        }
         let encoded = crate::runtime::codec::encode_values(&args);
         let info = runtime.call_info(
             Cow::Owned(reducer.to_owned()),
@@ -424,7 +430,15 @@ impl Module {
         let trapped = |error: wasmi::Error| match error.as_trap_code() {
             Some(TrapCode::OutOfFuel) => CallFailure::OutOfFuel(limits.fuel),
             Some(TrapCode::GrowthOperationLimited) => CallFailure::OutOfMemory(limits.memory_bytes),
-            _ if error.to_string().contains("resource limiter denied") => {
+            // A module whose initial memory is over the limit fails to instantiate.
+            _ if matches!(
+                error.kind(),
+                ErrorKind::Memory(MemoryError::ResourceLimiterDeniedAllocation)
+                    | ErrorKind::Instantiation(InstantiationError::FailedToInstantiateMemory(
+                        MemoryError::ResourceLimiterDeniedAllocation
+                    ))
+            ) =>
+            {
                 CallFailure::OutOfMemory(limits.memory_bytes)
             }
             _ => CallFailure::Trap(error.to_string()),

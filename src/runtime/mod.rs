@@ -164,7 +164,13 @@ pub struct Runtime {
     reducers: reducer::Registry,
     /// Where the seeds of reducer calls come from.
     seeds: AtomicU64,
+    /// Tells this runtime from every other of the process (for hosts' caches).
+    #[cfg_attr(not(feature = "wasm"), allow(dead_code))]
+    instance: u64,
 }
+
+/// The next `Runtime::instance`.
+static INSTANCES: AtomicU64 = AtomicU64::new(0);
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -198,6 +204,7 @@ impl Runtime {
             snapshot_times: crate::log::metrics::Histogram::default(),
             reducers: config.reducers,
             seeds: AtomicU64::new(Timestamp::now().0 ^ u64::from(std::process::id()) << 40),
+            instance: INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -374,6 +381,12 @@ impl Runtime {
         let state = self.state.read();
         let id = state.tables.id(table)?;
         Ok(state.tables.get(id).len())
+    }
+
+    /// A number no other runtime of this process has.
+    #[cfg(feature = "wasm")]
+    pub(crate) fn instance(&self) -> u64 {
+        self.instance
     }
 
     #[cfg(feature = "wasm")]
