@@ -234,6 +234,25 @@ fn failed_calls_roll_back_name_the_module_and_leave_the_runtime_usable() {
 }
 
 #[test]
+fn a_modules_messages_are_bounded() {
+    let _turn = SERIAL.lock();
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = open(dir.path());
+    let outcome = bank()
+        .call(&runtime, Caller(1), "chatter", vec![], &Limits::default())
+        .unwrap();
+    let kept: usize = outcome.logs[..outcome.logs.len() - 1]
+        .iter()
+        .map(String::len)
+        .sum();
+    assert_eq!(kept, 65536);
+    assert_eq!(
+        outcome.logs.last().unwrap(),
+        "(65536 more bytes of messages dropped: a call keeps 65536 bytes)"
+    );
+}
+
+#[test]
 fn a_module_whose_memory_starts_over_the_limit_does_not_run() {
     let _turn = SERIAL.lock();
     let dir = tempfile::tempdir().unwrap();

@@ -470,3 +470,35 @@ fn a_version_that_only_adds_columns_with_defaults_migrates_without_registration(
     assert!(runtime.open_report().migrations.is_empty());
     assert_eq!(runtime.len("items").unwrap(), 3);
 }
+
+#[test]
+fn adding_columns_never_skips_a_registered_migration_or_breaks_a_unique_column() {
+    let dir = tempfile::tempdir().unwrap();
+    write_v1(dir.path(), 3);
+    // 1 -> 2 is registered (a change of meaning); 3 only adds a column. The chain stops at
+    // 2, and adding the column must not jump over the registered step from 1.
+    let only_first = Migrations::new().rows("items", 1, 2, "upper-case names", Ok);
+    let v3 = v1_to(3).nullable_column("note", ColumnType::Str);
+    let refused = Runtime::open(
+        RuntimeConfig::new(dir.path())
+            .schema(v3)
+            .migrations(only_first),
+    );
+    assert!(
+        matches!(refused, Err(Error::MissingMigration { from: 2, to: 3, .. })),
+        "{refused:?}"
+    );
+    // A new unique column whose default every row would share is refused, writing nothing.
+    let unique = v1_to(2)
+        .column("code", ColumnType::U64)
+        .default_value("code", 0u64)
+        .unique("code");
+    let refused = Runtime::open(RuntimeConfig::new(dir.path()).schema(unique));
+    assert!(
+        matches!(&refused, Err(Error::MigrationFailed { source, .. })
+            if source.to_string().contains("unique column \"code\"")),
+        "{refused:?}"
+    );
+    let runtime = open(dir.path(), v1()).unwrap();
+    assert!(runtime.audit_trail().is_empty());
+}

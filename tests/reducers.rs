@@ -303,7 +303,7 @@ fn a_calls_random_numbers_are_reproduced_from_its_record() {
     assert_eq!(draws.len(), 6);
     assert_ne!(draws[0].value, draws[3].value, "each call has its own seed");
     runtime.close().unwrap();
-    let mut history = History::open(dir.path()).unwrap();
+    let history = History::open(dir.path()).unwrap();
     let mut seeds = Vec::new();
     history
         .walk(first, |entry| {

@@ -663,3 +663,36 @@ fn a_config_is_cloned_to_reopen() {
     assert_eq!(runtime.len("accounts").unwrap(), 3);
     runtime.close().unwrap();
 }
+
+/// A change's table index used to be read as a count of the bytes after it: a transaction
+/// whose last change was a short one to its fourth table or later could not be replayed.
+#[test]
+fn a_transaction_over_many_tables_ending_with_a_short_change_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        (0..6).fold(RuntimeConfig::new(dir.path()), |config, i| {
+            config.schema(Schema::new(format!("t{i}"), 1).column("k", ColumnType::U64))
+        })
+    };
+    let runtime = Runtime::open(config()).unwrap();
+    runtime
+        .transact(|tx| {
+            for i in 0..6 {
+                tx.insert_row(&format!("t{i}"), Row::new().with("k", 5u64))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    runtime
+        .transact(|tx| {
+            for i in 0..6 {
+                tx.insert_row(&format!("t{i}"), Row::new().with("k", 6u64))?;
+            }
+            tx.delete_row("t5", 5u64).map(drop)
+        })
+        .unwrap();
+    runtime.close().unwrap();
+    let runtime = Runtime::open(config()).unwrap();
+    assert_eq!(runtime.len("t5").unwrap(), 1);
+    assert_eq!(runtime.len("t0").unwrap(), 2);
+}

@@ -406,3 +406,57 @@ fn typed_access_to_a_table_of_another_shape_is_a_conversion_error() {
         "the derive's schema has every field"
     );
 }
+
+#[derive(Table, Clone, Debug, PartialEq)]
+#[table(name = "tiny")]
+struct Tiny {
+    #[primary_key]
+    #[auto_inc]
+    id: u8,
+    v: u8,
+}
+
+/// The same column types as `Tiny`, other names: typed access refuses it.
+#[derive(Table, Clone, Debug, PartialEq)]
+#[table(name = "tiny")]
+struct Swapped {
+    #[primary_key]
+    id: u8,
+    w: u8,
+}
+
+#[test]
+fn a_failed_typed_change_stages_nothing_and_names_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::open(RuntimeConfig::new(dir.path()).table::<Tiny>()).unwrap();
+    runtime
+        .transact(|tx| tx.insert(Tiny { id: 255, v: 1 }))
+        .unwrap();
+    runtime
+        .transact(|tx| {
+            // Key 256 does not fit a u8: the insert fails, and stages nothing.
+            let failed = tx.insert(Tiny { id: 0, v: 2 });
+            assert!(
+                matches!(failed, Err(Error::Conversion { .. })),
+                "{failed:?}"
+            );
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(runtime.scan::<Tiny>().unwrap(), [Tiny { id: 255, v: 1 }]);
+    // A row the type cannot hold: deleting it through the type fails and deletes nothing.
+    runtime
+        .transact(|tx| tx.insert_row("tiny", Row::new().with("id", 7).with("v", 300)))
+        .unwrap();
+    runtime
+        .transact(|tx| {
+            assert!(tx.delete::<Tiny>(&7).is_err());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(runtime.len("tiny").unwrap(), 2);
+    assert!(matches!(
+        runtime.get::<Swapped>(&255),
+        Err(Error::Conversion { reason, .. }) if reason.contains("(id, v)")
+    ));
+}

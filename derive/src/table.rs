@@ -295,6 +295,7 @@ fn generate(
     let key_field = key_column.field;
     let key_ty = key_column.ty;
     let schema = schema_body(columns, key);
+    let column_names = columns.iter().map(|column| column.name.as_str());
     let (into_values, from_values) = conversions(columns);
     let clone = quote_spanned!(key_ty.span()=> ::core::clone::Clone::clone);
     let key_not_null = format!("the primary key of table `{name}` cannot be nullable");
@@ -311,6 +312,7 @@ fn generate(
         impl ::interstice::runtime::Table for #ty {
             const NAME: &'static str = #name;
             const VERSION: u32 = #version;
+            const COLUMNS: &'static [&'static str] = &[#(#column_names),*];
             type Key = #key_ty;
 
             fn schema() -> ::interstice::runtime::Schema {

@@ -49,17 +49,11 @@ pub fn run(args: &Args) -> Outcome {
         .iter()
         .find(|r| r.name == args.reducer)
         .ok_or_else(|| {
-            let names: Vec<&str> = module
-                .description()
-                .reducers
-                .iter()
-                .map(|r| r.name.as_str())
-                .collect();
             Failure::usage(format!(
                 "module {} has no reducer {} (it has {})",
                 module.name(),
                 args.reducer,
-                names.join(", ")
+                module.reducer_names()
             ))
         })?;
     let values = reducer

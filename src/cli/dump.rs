@@ -73,7 +73,7 @@ pub fn run(args: &Args) -> Outcome {
 
 /// `dump --runtime`: the runtime's records decoded, as text or JSON lines.
 fn runtime(args: &Args) -> Outcome {
-    let mut history = History::open(&args.dir)?;
+    let history = History::open(&args.dir)?;
     let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
     if let Some(base) = history.base()
         && !args.json

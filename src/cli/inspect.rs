@@ -35,7 +35,7 @@ pub struct Args {
 
 /// The runtime's record at `lsn`, decoded with the rows before it changed them.
 fn decode(dir: &std::path::Path, lsn: Lsn) -> Result<Entry, Failure> {
-    let mut history = History::open(dir)?;
+    let history = History::open(dir)?;
     if let Some(base) = history.base()
         && lsn <= base
     {

@@ -16,6 +16,12 @@ const MISSING: i32 = -1;
 /// Any other error; its message is kept.
 const FAILED: i32 = -2;
 
+/// Bytes of `log` messages a call keeps; what is past them is counted, not kept, so a module
+/// cannot make the host hold more than this for it (its own memory is bounded apart).
+pub(crate) const LOG_BYTES_MAX: usize = 64 << 10;
+/// Bytes of a `fail` message kept.
+const FAIL_BYTES_MAX: usize = 4 << 10;
+
 /// What a call's instance holds: the call's context, and what its host functions keep.
 pub(crate) struct HostState<'c, 'a> {
     pub ctx: &'c mut ReducerContext<'a>,
@@ -25,8 +31,12 @@ pub(crate) struct HostState<'c, 'a> {
     pub last_error: Option<String>,
     /// The message `fail` gave.
     pub failed: Option<String>,
-    /// The messages `log` gave.
+    /// The messages `log` gave, up to `LOG_BYTES_MAX` bytes.
     pub logs: Vec<String>,
+    /// Bytes of the messages kept.
+    pub logs_kept: usize,
+    /// Bytes of the messages past `LOG_BYTES_MAX`, dropped.
+    pub logs_dropped: usize,
     pub limits: StoreLimits,
 }
 
@@ -73,9 +83,23 @@ pub(crate) const IMPORTS: [(&str, usize, usize); 12] = [
     ("caller", 0, 1),
 ];
 
-/// Bytes `ptr..ptr + len` of the module's memory, copied; a trap when out of bounds.
-fn bytes(caller: &Ctx<'_, '_, '_>, ptr: i32, len: i32) -> Result<Vec<u8>, wasmi::Error> {
+/// Takes `units` of the call's fuel for what a host function does (a unit per byte it
+/// copies in or out): its work is bounded by the call's budget, as the module's own is.
+fn charge(caller: &mut Ctx<'_, '_, '_>, units: usize) -> Result<(), wasmi::Error> {
+    let fuel = caller.get_fuel()?;
+    let units = u64::try_from(units).unwrap_or(u64::MAX);
+    if fuel < units {
+        caller.set_fuel(0)?;
+        return Err(wasmi::TrapCode::OutOfFuel.into());
+    }
+    caller.set_fuel(fuel - units)
+}
+
+/// Bytes `ptr..ptr + len` of the module's memory, copied and charged; a trap when out of
+/// bounds.
+fn bytes(caller: &mut Ctx<'_, '_, '_>, ptr: i32, len: i32) -> Result<Vec<u8>, wasmi::Error> {
     super::HOST_CALLS.fetch_add(1, Ordering::Relaxed);
+    charge(caller, usize::try_from(len).unwrap_or(0))?;
     let memory = memory(caller)?;
     let data = memory.data(caller);
     let start = usize::try_from(ptr).map_err(|_| trap("negative pointer"))?;
@@ -90,7 +114,7 @@ fn bytes(caller: &Ctx<'_, '_, '_>, ptr: i32, len: i32) -> Result<Vec<u8>, wasmi:
         })
 }
 
-fn text(caller: &Ctx<'_, '_, '_>, ptr: i32, len: i32) -> Result<String, wasmi::Error> {
+fn text(caller: &mut Ctx<'_, '_, '_>, ptr: i32, len: i32) -> Result<String, wasmi::Error> {
     String::from_utf8(bytes(caller, ptr, len)?).map_err(|_| trap("a name is not UTF-8"))
 }
 
@@ -141,7 +165,7 @@ fn insert(
     r: i32,
     rl: i32,
 ) -> Result<i32, wasmi::Error> {
-    let (table, row) = (text(&caller, t, tl)?, bytes(&caller, r, rl)?);
+    let (table, row) = (text(&mut caller, t, tl)?, bytes(&mut caller, r, rl)?);
     let state = caller.data_mut();
     let values = match decode(state, "row", codec::values_of(&row)) {
         Ok(values) => values,
@@ -158,7 +182,7 @@ fn update(
     r: i32,
     rl: i32,
 ) -> Result<i32, wasmi::Error> {
-    let (table, row) = (text(&caller, t, tl)?, bytes(&caller, r, rl)?);
+    let (table, row) = (text(&mut caller, t, tl)?, bytes(&mut caller, r, rl)?);
     let state = caller.data_mut();
     let values = match decode(state, "row", codec::values_of(&row)) {
         Ok(values) => values,
@@ -175,7 +199,7 @@ fn delete(
     k: i32,
     kl: i32,
 ) -> Result<i32, wasmi::Error> {
-    let (table, key) = (text(&caller, t, tl)?, bytes(&caller, k, kl)?);
+    let (table, key) = (text(&mut caller, t, tl)?, bytes(&mut caller, k, kl)?);
     let state = caller.data_mut();
     let key = match decode(state, "key", codec::value_of(&key)) {
         Ok(key) => key,
@@ -193,16 +217,27 @@ fn answer(state: &mut HostState<'_, '_>, result: crate::runtime::Result<Option<V
             state.result = bytes;
             len
         }
-        Ok(None) => MISSING,
+        Ok(None) => {
+            state.result.clear();
+            MISSING
+        }
         Err(error) => {
+            state.result.clear();
             state.last_error = Some(error.to_string());
             FAILED
         }
     }
 }
 
+/// `status`, once the result it describes is charged (the work of making it).
+fn charged(mut caller: Ctx<'_, '_, '_>, status: i32) -> Result<i32, wasmi::Error> {
+    let len = caller.data().result.len();
+    charge(&mut caller, len)?;
+    Ok(status)
+}
+
 fn get(mut caller: Ctx<'_, '_, '_>, t: i32, tl: i32, k: i32, kl: i32) -> Result<i32, wasmi::Error> {
-    let (table, key) = (text(&caller, t, tl)?, bytes(&caller, k, kl)?);
+    let (table, key) = (text(&mut caller, t, tl)?, bytes(&mut caller, k, kl)?);
     let state = caller.data_mut();
     let key = match decode(state, "key", codec::value_of(&key)) {
         Ok(key) => key,
@@ -213,18 +248,20 @@ fn get(mut caller: Ctx<'_, '_, '_>, t: i32, tl: i32, k: i32, kl: i32) -> Result<
         .tx
         .get_values_of(&table, key)
         .map(|row| row.map(|values| codec::encode_values(&values)));
-    Ok(answer(state, row))
+    let status = answer(state, row);
+    charged(caller, status)
 }
 
 fn scan(mut caller: Ctx<'_, '_, '_>, t: i32, tl: i32) -> Result<i32, wasmi::Error> {
-    let table = text(&caller, t, tl)?;
+    let table = text(&mut caller, t, tl)?;
     let state = caller.data_mut();
     let rows = state
         .ctx
         .tx
         .scan_values_of(&table)
         .map(|rows| Some(codec::encode_rows(&rows)));
-    Ok(answer(state, rows))
+    let status = answer(state, rows);
+    charged(caller, status)
 }
 
 #[allow(clippy::too_many_arguments)] // the import's signature: three (pointer, length) pairs
@@ -238,9 +275,9 @@ fn filter(
     vl: i32,
 ) -> Result<i32, wasmi::Error> {
     let (table, column, value) = (
-        text(&caller, t, tl)?,
-        text(&caller, c, cl)?,
-        bytes(&caller, v, vl)?,
+        text(&mut caller, t, tl)?,
+        text(&mut caller, c, cl)?,
+        bytes(&mut caller, v, vl)?,
     );
     let state = caller.data_mut();
     let value = match decode(state, "value", codec::value_of(&value)) {
@@ -252,11 +289,14 @@ fn filter(
         .tx
         .filter_values_of(&table, &column, value)
         .map(|rows| Some(codec::encode_rows(&rows)));
-    Ok(answer(state, rows))
+    let status = answer(state, rows);
+    charged(caller, status)
 }
 
 fn read(mut caller: Ctx<'_, '_, '_>, dst: i32) -> Result<(), wasmi::Error> {
     super::HOST_CALLS.fetch_add(1, Ordering::Relaxed);
+    let len = caller.data().result.len();
+    charge(&mut caller, len)?;
     let memory = memory(&caller)?;
     let (data, state) = memory.data_and_store_mut(&mut caller);
     let start = usize::try_from(dst).map_err(|_| trap("negative pointer"))?;
@@ -269,13 +309,22 @@ fn read(mut caller: Ctx<'_, '_, '_>, dst: i32) -> Result<(), wasmi::Error> {
 }
 
 fn log(mut caller: Ctx<'_, '_, '_>, ptr: i32, len: i32) -> Result<(), wasmi::Error> {
-    let message = String::from_utf8_lossy(&bytes(&caller, ptr, len)?).into_owned();
-    caller.data_mut().logs.push(message);
+    let room = LOG_BYTES_MAX.saturating_sub(caller.data().logs_kept);
+    let wanted = usize::try_from(len).unwrap_or(0);
+    let take = i32::try_from(wanted.min(room)).unwrap_or(0);
+    let message = String::from_utf8_lossy(&bytes(&mut caller, ptr, take)?).into_owned();
+    let state = caller.data_mut();
+    state.logs_dropped += wanted - wanted.min(room);
+    if !message.is_empty() {
+        state.logs_kept += message.len();
+        state.logs.push(message);
+    }
     Ok(())
 }
 
 fn fail(mut caller: Ctx<'_, '_, '_>, ptr: i32, len: i32) -> Result<(), wasmi::Error> {
-    let message = String::from_utf8_lossy(&bytes(&caller, ptr, len)?).into_owned();
+    let take = len.min(i32::try_from(FAIL_BYTES_MAX).unwrap_or(i32::MAX));
+    let message = String::from_utf8_lossy(&bytes(&mut caller, ptr, take)?).into_owned();
     caller.data_mut().failed = Some(message);
     Ok(())
 }

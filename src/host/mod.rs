@@ -168,7 +168,8 @@ pub enum CallFailure {
 pub struct CallOutcome {
     /// The LSN of its record.
     pub lsn: Lsn,
-    /// The messages the module logged.
+    /// The messages the module logged: 64 KiB of them at most, then one saying how many
+    /// bytes were dropped.
     pub logs: Vec<String>,
     /// Fuel the call used.
     pub fuel_used: u64,
@@ -365,7 +366,7 @@ impl Module {
     }
 
     /// The reducers' names, comma-separated.
-    fn reducer_names(&self) -> String {
+    pub fn reducer_names(&self) -> String {
         let names: Vec<&str> = self
             .description
             .reducers
@@ -389,6 +390,8 @@ impl Module {
             last_error: None,
             failed: None,
             logs: Vec::new(),
+            logs_kept: 0,
+            logs_dropped: 0,
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
                 .trap_on_grow_failure(true)
@@ -412,9 +415,17 @@ impl Module {
             )),
             Err(failure) => Err(failure),
         };
+        let mut logs = state.logs;
+        if state.logs_dropped > 0 {
+            logs.push(format!(
+                "({} more bytes of messages dropped: a call keeps {} bytes)",
+                state.logs_dropped,
+                imports::LOG_BYTES_MAX
+            ));
+        }
         Ran {
             result,
-            logs: state.logs,
+            logs,
             fuel_used,
         }
     }
@@ -490,37 +501,11 @@ fn modules_schema() -> Schema {
 
 /// `args` converted to the reducer's parameters' types.
 fn conform(reducer: &ModuleReducer, args: Vec<Value>) -> Result<Vec<Value>, String> {
-    if args.len() != reducer.params.len() {
-        let names: Vec<&str> = reducer.params.iter().map(|p| p.name.as_str()).collect();
-        return Err(format!(
-            "{} arguments for {} parameters ({})",
-            args.len(),
-            reducer.params.len(),
-            names.join(", ")
-        ));
-    }
-    reducer
+    let params = reducer
         .params
         .iter()
-        .zip(args)
-        .map(|(param, arg)| {
-            if arg.is_null() {
-                return if param.nullable {
-                    Ok(arg)
-                } else {
-                    Err(format!("{} needs a value", param.name))
-                };
-            }
-            param.ty.conform(arg).map_err(|arg| {
-                format!(
-                    "{}: expected {}, got {}",
-                    param.name,
-                    param.ty,
-                    arg.kind_name()
-                )
-            })
-        })
-        .collect()
+        .map(|p| (p.name.as_str(), p.ty, p.nullable));
+    crate::runtime::conform_params(params, args)
 }
 
 /// The module's exports and imports are the ABI's: a memory, `alloc`, one `reducer.NAME`

@@ -121,7 +121,10 @@ impl Runtime {
         info: CallInfo,
         run: impl FnOnce(&mut ReducerContext<'_>) -> std::result::Result<(), X>,
     ) -> std::result::Result<Lsn, Failure<X>> {
+        let mut info = info;
         let ((), lsn) = self.commit(|tables| {
+            // Taken under the tables' lock: calls' timestamps follow their LSNs.
+            info.timestamp = Timestamp::now();
             panic::catch_unwind(AssertUnwindSafe(|| {
                 let mut ctx = ReducerContext::new(Tx::new(tables), &info);
                 run(&mut ctx)?;

@@ -139,12 +139,13 @@ impl History {
     }
 
     /// Calls `f` with each record from `from` on (records before it only update the tables),
-    /// while it returns `Ok(true)`. Returns how many it was called with.
+    /// while it returns `Ok(true)`. Returns how many it was called with. A walk consumes the
+    /// history: its tables have moved past the start.
     ///
     /// # Errors
     /// `Error::Log` for a damaged record; `Error::Decode` for a record the runtime cannot
     /// read; the error of `f`.
-    pub fn walk(&mut self, from: Lsn, mut f: impl FnMut(&Entry) -> Result<bool>) -> Result<u64> {
+    pub fn walk(mut self, from: Lsn, mut f: impl FnMut(&Entry) -> Result<bool>) -> Result<u64> {
         let start = self.base.map_or(Lsn::FIRST, Lsn::next);
         let reader = self.log.reader();
         let mut described = 0;

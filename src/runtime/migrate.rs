@@ -199,6 +199,13 @@ impl Migrations {
         false
     }
 
+    /// True when a migration of `table` is registered from a version in `from..to`.
+    fn any_between(&self, table: &str, from: u32, to: u32) -> bool {
+        self.list
+            .iter()
+            .any(|m| m.table == table && (from..to).contains(&m.from))
+    }
+
     /// The first registration that does not go to a newer version, as an error.
     fn check_registrations(&self) -> Result<()> {
         match self.invalid.first() {
@@ -321,18 +328,19 @@ pub(crate) fn plan(
             }
             continue;
         }
+        let missing = |stopped| Error::MissingMigration {
+            table: schema.name().to_owned(),
+            from: stopped,
+            to,
+            column: column(),
+        };
         let chain = match migrations.chain(schema.name(), from, to) {
             Ok(chain) => chain.into_iter().cloned().collect(),
-            Err(stopped) => {
-                vec![
-                    adding_columns(logged, schema).ok_or_else(|| Error::MissingMigration {
-                        table: schema.name().to_owned(),
-                        from: stopped,
-                        to,
-                        column: column(),
-                    })?,
-                ]
+            // A registered step the chain cannot complete is not skipped by adding columns.
+            Err(stopped) if migrations.any_between(schema.name(), from, to) => {
+                return Err(missing(stopped));
             }
+            Err(stopped) => vec![adding_columns(logged, schema).ok_or_else(|| missing(stopped))?],
         };
         chains.push((schema, chain));
     }
@@ -419,8 +427,19 @@ fn migrate_table(
         source,
     };
     let mut migrated = Table::new(schema.clone());
+    let mut held: Vec<std::collections::BTreeSet<Value>> =
+        vec![std::collections::BTreeSet::new(); migrated.unique_positions().len()];
     for row in rows {
         let values = table::to_values(schema, row).map_err(|e| rejected(Box::new(e)))?;
+        for (seen, &position) in held.iter_mut().zip(migrated.unique_positions()) {
+            let value = &values[position];
+            if !value.is_null() && !seen.insert(value.clone()) {
+                let column = &schema.columns()[position].name;
+                return Err(rejected(
+                    format!("two rows hold {value} in unique column {column:?}").into(),
+                ));
+            }
+        }
         if let Some(old) = migrated.put(values) {
             let key = migrated.key_of(&old).to_string();
             return Err(rejected(format!("two rows with key {key}").into()));

@@ -65,7 +65,7 @@ pub use typed::{Args, Col, Field, Table};
 pub use value::{Row, Value};
 
 #[cfg(feature = "wasm")]
-pub(crate) use reducer::panic_message;
+pub(crate) use reducer::{conform_params, panic_message};
 use subscribe::Hub;
 use table::Tables;
 
@@ -402,17 +402,11 @@ impl Runtime {
         let lsn = {
             let mut state = self.state.write();
             if let Some(table) = state.tables.named(schema.name()) {
-                let have = table.schema();
-                let column = have.shape_difference(schema);
-                if have.version() != schema.version() || column.is_some() {
-                    return Err(Error::SchemaChanged {
-                        table: schema.name().to_owned(),
-                        version: schema.version(),
-                        column: column.unwrap_or_else(|| {
-                            format!("none; the runtime holds version {}", have.version())
-                        }),
-                    });
-                }
+                table.schema().check_same(schema)?;
+                // Indexes and unique columns live in memory: a reopened runtime has them
+                // only from whoever declares the table again.
+                let id = state.tables.id(schema.name())?;
+                state.tables.get_mut(id).set_extras(schema);
                 return Ok(None);
             }
             let lsn = self.log.append(&record::encode_schema(schema))?;
@@ -476,7 +470,8 @@ impl Runtime {
 
     /// Calls `f` after each commit that changes the table of `T`, with the runtime (to read
     /// or commit), the LSN, and each change's old and new rows as `T`; as
-    /// [`Runtime::subscribe`] otherwise.
+    /// [`Runtime::subscribe`] otherwise. A change whose rows `T` cannot hold (a value written
+    /// through the dynamic API that is out of a field's range) is left out.
     ///
     /// # Errors
     /// `Error::NoSuchTable`; `Error::Conversion` when the table does not have `T`'s shape.

@@ -51,6 +51,10 @@ struct Rebuilt {
     last: Lsn,
     /// The upgrade planned over exactly these tables, if one was.
     upgrade: Option<migrate::Upgrade>,
+    /// A hash of the record at `last`, when the log holds it: the writable open keeps this
+    /// replay only if the log still holds that record (no other process cut and rewrote
+    /// the log in between).
+    fingerprint: Option<u64>,
 }
 
 impl Runtime {
@@ -108,6 +112,7 @@ impl Runtime {
                 .check_batch(&upgrade.records)
                 .map_err(|e| too_large(e, &upgrade, options.segment_size))?;
             rebuilt.upgrade = Some(upgrade);
+            rebuilt.fingerprint = self.fingerprint(rebuilt.last)?;
             Ok(rebuilt)
         });
         self.replaying.set(false);
@@ -126,7 +131,9 @@ impl Runtime {
         self.hub.clear();
         let rebuilt = match probed {
             Some(probed)
-                if probed.first == self.log_start() && self.log.last_lsn() >= probed.last =>
+                if probed.first == self.log_start()
+                    && self.log.last_lsn() >= probed.last
+                    && self.fingerprint(probed.last).ok().flatten() == probed.fingerprint =>
             {
                 self.replay_after(probed)
             }
@@ -160,6 +167,7 @@ impl Runtime {
             first: self.log_start(),
             last,
             upgrade: None,
+            fingerprint: None,
         })
     }
 
@@ -235,6 +243,17 @@ impl Runtime {
             tables.get_mut(id).set_extras(schema);
         }
         Ok(rebuilt)
+    }
+
+    /// A hash of the record at `lsn`, if the log holds it.
+    fn fingerprint(&self, lsn: Lsn) -> Result<Option<u64>> {
+        if lsn < self.log_start() {
+            return Ok(None);
+        }
+        Ok(self
+            .log
+            .read(lsn)?
+            .map(|payload| xxhash_rust::xxh3::xxh3_64(&payload)))
     }
 
     /// The first LSN the log holds.

@@ -214,10 +214,12 @@ fn decode_inner(lsn: Lsn, payload: &[u8]) -> codec::DecodeResult<Decoded> {
 
 fn read_op(reader: &mut Reader<'_>, tables: usize) -> codec::DecodeResult<Op> {
     let tag = reader.u8()?;
-    let table = reader.count()?;
-    if table >= tables {
-        return Err(format!("table index {table} of {tables}"));
-    }
+    // An index into the record's table names, not a count of bytes to follow.
+    let index = reader.varint()?;
+    let table = usize::try_from(index)
+        .ok()
+        .filter(|&table| table < tables)
+        .ok_or_else(|| format!("table index {index} of {tables}"))?;
     Ok(match tag {
         OP_INSERT => Op::Insert {
             table,

@@ -315,37 +315,43 @@ pub(crate) fn conform_args(
     params: &[Param],
     args: Vec<Value>,
 ) -> Result<Vec<Value>, Error> {
-    let bad = |reason: String| Error::BadArguments {
+    let params = params.iter().map(|p| (p.name, p.ty, p.nullable));
+    conform_params(params, args).map_err(|reason| Error::BadArguments {
         reducer: reducer.to_owned(),
         reason,
-    };
+    })
+}
+
+/// `args` converted to the types of `params` (name, type, nullable), as rows' values are:
+/// the call by name of a registered reducer's, and of a module's.
+///
+/// # Errors
+/// What is wrong: the count, or the argument, naming its parameter.
+pub(crate) fn conform_params<'p>(
+    params: impl ExactSizeIterator<Item = (&'p str, ColumnType, bool)> + Clone,
+    args: Vec<Value>,
+) -> Result<Vec<Value>, String> {
     if args.len() != params.len() {
-        return Err(bad(format!(
+        let names: Vec<&str> = params.clone().map(|(name, _, _)| name).collect();
+        return Err(format!(
             "{} arguments for {} parameters ({})",
             args.len(),
             params.len(),
-            params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
-        )));
+            names.join(", ")
+        ));
     }
     params
-        .iter()
         .zip(args)
-        .map(|(param, arg)| {
+        .map(|((name, ty, nullable), arg)| {
             if arg.is_null() {
-                return if param.nullable {
+                return if nullable {
                     Ok(arg)
                 } else {
-                    Err(bad(format!("{} needs a value", param.name)))
+                    Err(format!("{name} needs a value"))
                 };
             }
-            param.ty.conform(arg).map_err(|arg| {
-                bad(format!(
-                    "{}: expected {}, got {}",
-                    param.name,
-                    param.ty,
-                    arg.kind_name()
-                ))
-            })
+            ty.conform(arg)
+                .map_err(|arg| format!("{name}: expected {ty}, got {}", arg.kind_name()))
         })
         .collect()
 }

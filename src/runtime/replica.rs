@@ -173,18 +173,7 @@ impl Runtime {
         walked?;
         for schema in &self.schemas {
             let id = tables.id(schema.name())?;
-            let logged = tables.get(id).schema();
-            let column = logged.shape_difference(schema);
-            if logged.version() != schema.version() || column.is_some() {
-                return Err(Error::SchemaChanged {
-                    table: schema.name().to_owned(),
-                    version: schema.version(),
-                    column: column.map_or_else(
-                        || format!("none; the log holds version {}", logged.version()),
-                        |c| format!("{c}; the replica's schema differs from the log's"),
-                    ),
-                });
-            }
+            tables.get(id).schema().check_same(schema)?;
             tables.get_mut(id).set_extras(schema);
         }
         report.replay_time = started.elapsed();

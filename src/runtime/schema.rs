@@ -397,6 +397,23 @@ impl Schema {
         None
     }
 
+    /// `declared` is this table (as a log holds it) at the same version and shape.
+    ///
+    /// # Errors
+    /// `Error::SchemaChanged` naming the first difference (or the versions).
+    pub(crate) fn check_same(&self, declared: &Schema) -> Result<()> {
+        let column = self.shape_difference(declared);
+        if self.version == declared.version && column.is_none() {
+            return Ok(());
+        }
+        Err(Error::SchemaChanged {
+            table: declared.name.clone(),
+            version: declared.version,
+            column: column
+                .unwrap_or_else(|| format!("none; the log holds version {}", self.version)),
+        })
+    }
+
     pub(crate) fn from_parts(
         name: String,
         version: u32,

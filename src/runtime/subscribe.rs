@@ -135,23 +135,30 @@ pub(crate) fn listener(subscriber: Subscriber) -> Listener {
 pub(crate) fn typed_listener<T: Table + 'static>(
     f: impl Fn(&Runtime, Lsn, &[TypedChange<T>]) + Send + Sync + 'static,
 ) -> Listener {
+    // `None` for no row; `Some(Err(..))` for a row the type cannot hold (a value written
+    // through the dynamic API or by a module that is out of the field's range).
     let convert = |row: &Option<Row>| {
         row.as_ref().map(|row| {
             let values = row.iter().map(|(_, value)| value.clone()).collect();
-            // The table has `T`'s shape (checked when subscribing), so its rows convert.
-            T::from_values(values).expect("a row of the table converts to its type")
+            T::from_values(values)
         })
     };
     Arc::new(move |runtime: &Runtime, lsn, changes: &[Change]| {
         let typed: Vec<TypedChange<T>> = changes
             .iter()
-            .map(|change| TypedChange {
-                kind: change.kind,
-                old: convert(&change.old),
-                new: convert(&change.row),
+            .filter_map(|change| {
+                // A change whose rows do not convert is left out; it is not delivered as
+                // a wrong row, and the commit (already durable) is not disturbed.
+                Some(TypedChange {
+                    kind: change.kind,
+                    old: convert(&change.old).transpose().ok()?,
+                    new: convert(&change.row).transpose().ok()?,
+                })
             })
             .collect();
-        f(runtime, lsn, &typed);
+        if !typed.is_empty() {
+            f(runtime, lsn, &typed);
+        }
     })
 }
 

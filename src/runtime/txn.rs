@@ -72,17 +72,18 @@ impl<'a> Tx<'a> {
     /// `Error::NoSuchTable`, `Error::DuplicateKey`, `Error::UniqueViolation`;
     /// `Error::Conversion` when the table does not have the type's shape.
     pub fn insert<T: Table>(&mut self, row: T) -> Result<T::Key> {
-        let id = self.committed.id(T::NAME)?;
+        let id = self.typed_id::<T>()?;
         let mut values = row.into_values();
         self.check_typed(id, &values)?;
         let t = self.committed.get(id);
         let key_at = t.schema().key_position();
         if t.schema().is_auto_inc() && is_zero(&values[key_at]) {
-            values[key_at] = self.assign_key(id);
+            values[key_at] = self.assign_key(id)?;
         }
-        let key = values[key_at].clone();
+        // Converted before the row is staged: an error leaves the transaction as it was.
+        let key = typed::field(T::NAME, t.schema().key_name(), Some(values[key_at].clone()))?;
         self.insert_values(id, values)?;
-        typed::field(T::NAME, t.schema().key_name(), Some(key))
+        Ok(key)
     }
 
     /// Replaces the typed row with the same key.
@@ -90,7 +91,7 @@ impl<'a> Tx<'a> {
     /// # Errors
     /// `Error::NotFound` when the table holds no row with that key; otherwise as `insert`.
     pub fn update<T: Table>(&mut self, row: T) -> Result<()> {
-        let id = self.committed.id(T::NAME)?;
+        let id = self.typed_id::<T>()?;
         let values = row.into_values();
         self.check_typed(id, &values)?;
         self.update_values(id, values)
@@ -101,8 +102,15 @@ impl<'a> Tx<'a> {
     /// # Errors
     /// `Error::NoSuchTable`, `Error::NotFound`, `Error::Conversion`.
     pub fn delete<T: Table>(&mut self, key: &T::Key) -> Result<T> {
-        let id = self.committed.id(T::NAME)?;
-        T::from_values(self.delete_key(id, key.to_value())?)
+        let id = self.typed_id::<T>()?;
+        let key = key.to_value();
+        // Converted before the delete is staged: an error leaves the transaction as it was.
+        let row = self
+            .current(id, &key)
+            .map(|values| T::from_values(values.to_vec()))
+            .transpose()?;
+        self.delete_key(id, key)?;
+        Ok(row.expect("delete_key found the row"))
     }
 
     /// The typed row with key `key`, as this transaction sees it.
@@ -110,7 +118,7 @@ impl<'a> Tx<'a> {
     /// # Errors
     /// `Error::NoSuchTable`, `Error::Conversion`.
     pub fn get<T: Table>(&self, key: &T::Key) -> Result<Option<T>> {
-        let id = self.committed.id(T::NAME)?;
+        let id = self.typed_id::<T>()?;
         self.current(id, &key.to_value())
             .map(|values| T::from_values(values.to_vec()))
             .transpose()
@@ -121,7 +129,7 @@ impl<'a> Tx<'a> {
     /// # Errors
     /// `Error::NoSuchTable`, `Error::Conversion`.
     pub fn scan<T: Table>(&self) -> Result<Vec<T>> {
-        let id = self.committed.id(T::NAME)?;
+        let id = self.typed_id::<T>()?;
         self.visible(id)
             .into_values()
             .map(|values| T::from_values(values.to_vec()))
@@ -143,7 +151,7 @@ impl<'a> Tx<'a> {
     /// # Errors
     /// `Error::NoSuchTable`, `Error::NoSuchColumn`, `Error::Conversion`.
     pub fn filter<T: Table, V: Field>(&self, column: Col<T, V>, value: &V) -> Result<Vec<T>> {
-        let id = self.committed.id(T::NAME)?;
+        let id = self.typed_id::<T>()?;
         let position = self.position(id, column.name())?;
         self.matching(id, position, &value.to_value())
             .into_iter()
@@ -161,7 +169,7 @@ impl<'a> Tx<'a> {
         let id = self.committed.id(table)?;
         let schema = self.committed.get(id).schema();
         if schema.is_auto_inc() && row.get(schema.key_name()).is_none_or(Value::is_null) {
-            let key = self.assign_key(id);
+            let key = self.assign_key(id)?;
             row.set(schema.key_name(), key);
         }
         let values = self.committed.get(id).to_values(row)?;
@@ -283,6 +291,26 @@ impl<'a> Tx<'a> {
         })
     }
 
+    /// The id of `T`'s table, whose columns must be `T`'s, by name and in order.
+    fn typed_id<T: Table>(&self) -> Result<usize> {
+        let id = self.committed.id(T::NAME)?;
+        let schema = self.committed.get(id).schema();
+        let names = schema.columns().iter().map(|c| c.name.as_str());
+        if !names.eq(T::COLUMNS.iter().copied()) {
+            let have: Vec<&str> = schema.columns().iter().map(|c| c.name.as_str()).collect();
+            return Err(Error::Conversion {
+                table: T::NAME.to_owned(),
+                column: String::new(),
+                reason: format!(
+                    "the table's columns are ({}), its type's ({})",
+                    have.join(", "),
+                    T::COLUMNS.join(", ")
+                ),
+            });
+        }
+        Ok(id)
+    }
+
     /// Typed values fit table `id`: as many as its columns, each of its column's type.
     fn check_typed(&self, id: usize, values: &[Value]) -> Result<()> {
         let t = self.committed.get(id);
@@ -294,15 +322,25 @@ impl<'a> Tx<'a> {
     }
 
     /// The next `auto_inc` key of table `id`, as the key column's type.
-    fn assign_key(&mut self, id: usize) -> Value {
+    ///
+    /// # Errors
+    /// `Error::Conversion` when the key column has no more keys to give.
+    fn assign_key(&mut self, id: usize) -> Result<Value> {
         let t = self.committed.get(id);
         let slot = self.auto_slot(id);
         let next = self.auto[slot].1;
+        let key = t.schema().columns()[t.schema().key_position()].ty;
+        let value = match key {
+            ColumnType::I64 => i64::try_from(next).ok().map(Value::I64),
+            _ => (next < u64::MAX).then_some(Value::U64(next)),
+        };
+        let value = value.ok_or_else(|| Error::Conversion {
+            table: t.schema().name().to_owned(),
+            column: t.schema().key_name().to_owned(),
+            reason: "no auto_inc key is left".into(),
+        })?;
         self.auto[slot].1 = next + 1;
-        match t.schema().columns()[t.schema().key_position()].ty {
-            ColumnType::I64 => Value::I64(i64::try_from(next).unwrap_or(i64::MAX)),
-            _ => Value::U64(next),
-        }
+        Ok(value)
     }
 
     /// The index in `auto` of table `id`'s next key, added from the table's.

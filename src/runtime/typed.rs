@@ -221,6 +221,9 @@ pub trait Table: Sized {
     const NAME: &'static str;
     /// Its schema version.
     const VERSION: u32;
+    /// Its columns' names, in order: typed access checks them against the table's, so a
+    /// type never reads another table's columns by position.
+    const COLUMNS: &'static [&'static str];
     /// The primary key's type.
     type Key: Field;
 

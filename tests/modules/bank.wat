@@ -154,6 +154,12 @@
       (br_if $more (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
     (i32.const 0))
 
+  ;; chatter(): logs all of its memory, twice.
+  (func (export "reducer.chatter") (param i32 i32) (result i32)
+    (call $log (i32.const 0) (i32.const 65536))
+    (call $log (i32.const 0) (i32.const 65536))
+    (i32.const 0))
+
   ;; The description: JSON, in pieces (a text-format string holds no newline).
   (@custom "interstice"
     "{\"tables\": ["
@@ -170,6 +176,6 @@
     "{\"name\": \"draw\", \"params\": [{\"name\": \"id\", \"type\": \"u64\"}]},"
     "{\"name\": \"crash\", \"params\": [{\"name\": \"id\", \"type\": \"u64\"},"
     " {\"name\": \"balance\", \"type\": \"i64\"}]},"
-    "{\"name\": \"spin\"},"
+    "{\"name\": \"spin\"}, {\"name\": \"chatter\"},"
     "{\"name\": \"hog\"}]}")
 )
