@@ -460,3 +460,52 @@ fn a_failed_typed_change_stages_nothing_and_names_are_checked() {
         Err(Error::Conversion { reason, .. }) if reason.contains("(id, v)")
     ));
 }
+
+#[test]
+fn unique_values_move_between_rows_within_a_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::open(config(dir.path())).unwrap();
+    runtime
+        .transact(|tx| {
+            for owner in ["a", "b", "c"] {
+                tx.insert(account(owner, 1, 0))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let owners = |runtime: &Runtime| -> Vec<String> {
+        runtime
+            .scan::<Account>()
+            .unwrap()
+            .into_iter()
+            .map(|a| a.owner)
+            .collect()
+    };
+    runtime
+        .transact(|tx| {
+            // Each value freed by one row is taken by the next, in one transaction.
+            for (id, owner) in [(1, "x"), (2, "a"), (3, "b")] {
+                let mut row = tx.get::<Account>(&id)?.unwrap();
+                row.owner = owner.into();
+                tx.update(row)?;
+            }
+            tx.insert(account("c", 1, 0))?;
+            let again = tx.insert(account("x", 1, 0));
+            assert!(matches!(again, Err(Error::UniqueViolation { .. })), "{again:?}");
+            tx.delete::<Account>(&4)?;
+            tx.insert(account("c", 2, 0)).map(drop)
+        })
+        .unwrap();
+    assert_eq!(owners(&runtime), ["x", "a", "b", "c"]);
+    // Many rows in one transaction: each check is a lookup (this would take minutes if each
+    // insert walked the transaction's earlier ones).
+    runtime
+        .transact(|tx| {
+            for i in 0..20_000 {
+                tx.insert(account(&format!("bulk {i}"), 3, 0))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(runtime.len("accounts").unwrap(), 20_004);
+}

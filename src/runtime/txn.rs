@@ -1,7 +1,7 @@
 //! A transaction as one log record: `Tx` collects changes, then they are encoded, appended,
 //! decoded on replay and applied to the tables the same way in both cases.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::{Error, Result};
 use super::schema::ColumnType;
@@ -49,6 +49,9 @@ pub struct Tx<'a> {
     overlay: BTreeMap<(usize, Value), Option<usize>>,
     /// Next `auto_inc` key of each table this transaction assigned one in.
     auto: Vec<(usize, u64)>,
+    /// For unique columns: the keys of this transaction's rows holding each value, by (table
+    /// id, column position, value), so a check costs a lookup, not a pass over its changes.
+    holders: BTreeMap<(usize, usize, Value), BTreeSet<Value>>,
 }
 
 impl<'a> Tx<'a> {
@@ -58,6 +61,7 @@ impl<'a> Tx<'a> {
             changes: Changes::default(),
             overlay: BTreeMap::new(),
             auto: Vec::new(),
+            holders: BTreeMap::new(),
         }
     }
 
@@ -421,6 +425,7 @@ impl<'a> Tx<'a> {
             key: key.clone(),
         };
         self.changes.ops.push(op);
+        self.hold(id, &key, Some(&values), None);
         self.overlay.insert((id, key), None);
         Ok(values)
     }
@@ -433,10 +438,16 @@ impl<'a> Tx<'a> {
             if value.is_null() {
                 continue;
             }
-            let taken = self
-                .matching(id, position, value)
-                .iter()
-                .any(|other| t.key_of(other) != key);
+            // Held by a row this transaction wrote, or by a committed row it left alone.
+            let pending = self
+                .holders
+                .get(&(id, position, value.clone()))
+                .is_some_and(|keys| keys.iter().any(|k| k != key));
+            let committed = t
+                .lookup(position, value)
+                .into_iter()
+                .any(|k| k != key && !self.overlay.contains_key(&(id, k.clone())));
+            let taken = pending || committed;
             if taken {
                 return Err(Error::UniqueViolation {
                     table: t.schema().name().to_owned(),
@@ -478,8 +489,34 @@ impl<'a> Tx<'a> {
     }
 
     fn push(&mut self, id: usize, key: Value, op: Op) {
+        if !self.committed.get(id).unique_positions().is_empty() {
+            let old = self.current(id, &key).map(<[Value]>::to_vec);
+            let new = match &op {
+                Op::Insert { values, .. } | Op::Update { values, .. } => Some(values.clone()),
+                Op::Delete { .. } => None,
+            };
+            self.hold(id, &key, old.as_deref(), new.as_deref());
+        }
         self.overlay.insert((id, key), Some(self.changes.ops.len()));
         self.changes.ops.push(op);
+    }
+
+    /// Moves `key`'s unique values in `holders` from its `old` row to its `new` one.
+    fn hold(&mut self, id: usize, key: &Value, old: Option<&[Value]>, new: Option<&[Value]>) {
+        for &position in self.committed.get(id).unique_positions() {
+            if let Some(old) = old {
+                let slot = (id, position, old[position].clone());
+                if let Some(keys) = self.holders.get_mut(&slot) {
+                    keys.remove(key);
+                }
+            }
+            if let Some(new) = new
+                && !new[position].is_null()
+            {
+                let slot = (id, position, new[position].clone());
+                self.holders.entry(slot).or_default().insert(key.clone());
+            }
+        }
     }
 }
 
