@@ -497,8 +497,10 @@ fn unique_values_move_between_rows_within_a_transaction() {
         })
         .unwrap();
     assert_eq!(owners(&runtime), ["x", "a", "b", "c"]);
-    // Many rows in one transaction: each check is a lookup (this would take minutes if each
-    // insert walked the transaction's earlier ones).
+    // Many rows in one transaction: each check is a lookup (a check that walked the
+    // transaction's earlier rows made this 200 million steps).
+    let big = tempfile::tempdir().unwrap();
+    let runtime = Runtime::open(RuntimeConfig::new(big.path()).table::<Account>()).unwrap();
     runtime
         .transact(|tx| {
             for i in 0..20_000 {
@@ -507,5 +509,5 @@ fn unique_values_move_between_rows_within_a_transaction() {
             Ok(())
         })
         .unwrap();
-    assert_eq!(runtime.len("accounts").unwrap(), 20_004);
+    assert_eq!(runtime.len("accounts").unwrap(), 20_000);
 }
