@@ -75,6 +75,9 @@ pub mod __derive {
     pub use super::typed::{check_len, field};
 }
 
+#[doc = include_str!("../../docs/RUNTIME.md")]
+pub mod guide {}
+
 #[doc = include_str!("../../docs/MIGRATION_GUIDE.md")]
 pub mod migration_guide {}
 
