@@ -3,9 +3,9 @@
 //! module upgrades in the log, and a SIGKILL during module calls.
 #![cfg(feature = "wasm")]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use interstice::host::{self, CallFailure, HostError, Limits, Module};
 use interstice::runtime::history::EntryKind;
@@ -423,34 +423,8 @@ fn a_killed_module_caller_loses_no_acknowledged_call() {
     let _turn = SERIAL.lock();
     let dir = tempfile::tempdir().unwrap();
     for round in 0..3 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "child_module_caller",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(DIR_VAR, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let (mut acked, mut seen, mut killed) = (Lsn::ZERO, 0, false);
-        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-            if let Some(lsn) = line.unwrap().strip_prefix("ack ") {
-                acked = Lsn(lsn.parse().unwrap());
-                seen += 1;
-                if seen == 30 + 50 * round && !killed {
-                    child.kill().unwrap();
-                    killed = true;
-                }
-            }
-        }
-        let status = child.wait().unwrap();
-        assert!(
-            killed && !status.success(),
-            "the child stopped by itself: {status}"
-        );
+        let acked =
+            common::kill_child_after("child_module_caller", DIR_VAR, dir.path(), 30 + 50 * round);
         let before = host::metrics();
         let runtime = open(dir.path());
         assert_eq!(host::metrics(), before, "replay ran WASM");

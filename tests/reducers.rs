@@ -2,9 +2,9 @@
 //! and panic, replay that never runs a reducer (across snapshots and migrations), the seeded
 //! generator reproduced from the record, and a SIGKILL during calls.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use interstice::runtime::history::EntryKind;
@@ -365,31 +365,7 @@ fn a_killed_caller_loses_no_acknowledged_call_and_leaves_none_half_done() {
     let _turn = SERIAL.lock();
     let dir = tempfile::tempdir().unwrap();
     for round in 0..4 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["child_caller", "--exact", "--nocapture", "--test-threads=1"])
-            .env(DIR_VAR, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut acked = Lsn::ZERO;
-        let mut seen = 0;
-        let mut killed = false;
-        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-            if let Some(lsn) = line.unwrap().strip_prefix("ack ") {
-                acked = Lsn(lsn.parse().unwrap());
-                seen += 1;
-                if seen == 40 + 60 * round && !killed {
-                    child.kill().unwrap();
-                    killed = true;
-                }
-            }
-        }
-        let status = child.wait().unwrap();
-        assert!(
-            killed && !status.success(),
-            "the child stopped by itself: {status}"
-        );
+        let acked = common::kill_child_after("child_caller", DIR_VAR, dir.path(), 40 + 60 * round);
         let runs = RUNS.load(Ordering::SeqCst);
         let runtime = Runtime::open(crash_config(dir.path())).unwrap();
         assert_eq!(RUNS.load(Ordering::SeqCst), runs, "replay ran a reducer");

@@ -491,7 +491,10 @@ fn unique_values_move_between_rows_within_a_transaction() {
             }
             tx.insert(account("c", 1, 0))?;
             let again = tx.insert(account("x", 1, 0));
-            assert!(matches!(again, Err(Error::UniqueViolation { .. })), "{again:?}");
+            assert!(
+                matches!(again, Err(Error::UniqueViolation { .. })),
+                "{again:?}"
+            );
             tx.delete::<Account>(&4)?;
             tx.insert(account("c", 2, 0)).map(drop)
         })

@@ -158,55 +158,58 @@ fn decode<T>(
     })
 }
 
-fn insert(
+/// A change to a table: its name and one encoded argument (a row, or a key) copied from the
+/// module's memory, decoded, then `apply`'s status.
+#[allow(clippy::too_many_arguments)] // the import's two (pointer, length) pairs, and how
+fn change<T>(
     mut caller: Ctx<'_, '_, '_>,
-    t: i32,
-    tl: i32,
-    r: i32,
-    rl: i32,
+    (t, tl): (i32, i32),
+    (p, pl): (i32, i32),
+    what: &str,
+    decode: fn(&[u8]) -> Result<T, String>,
+    apply: impl FnOnce(&mut ReducerContext<'_>, &str, T) -> crate::runtime::Result<()>,
 ) -> Result<i32, wasmi::Error> {
-    let (table, row) = (text(&mut caller, t, tl)?, bytes(&mut caller, r, rl)?);
+    let (table, bytes) = (text(&mut caller, t, tl)?, bytes(&mut caller, p, pl)?);
     let state = caller.data_mut();
-    let values = match decode(state, "row", codec::values_of(&row)) {
-        Ok(values) => values,
+    let decoded = match self::decode(state, what, decode(&bytes)) {
+        Ok(decoded) => decoded,
         Err(status) => return Ok(status),
     };
-    let done = state.ctx.tx.insert_values_of(&table, values);
+    let done = apply(state.ctx, &table, decoded);
     Ok(status(state, done))
 }
 
-fn update(
-    mut caller: Ctx<'_, '_, '_>,
-    t: i32,
-    tl: i32,
-    r: i32,
-    rl: i32,
-) -> Result<i32, wasmi::Error> {
-    let (table, row) = (text(&mut caller, t, tl)?, bytes(&mut caller, r, rl)?);
-    let state = caller.data_mut();
-    let values = match decode(state, "row", codec::values_of(&row)) {
-        Ok(values) => values,
-        Err(status) => return Ok(status),
-    };
-    let done = state.ctx.tx.update_values_of(&table, values);
-    Ok(status(state, done))
+fn insert(caller: Ctx<'_, '_, '_>, t: i32, tl: i32, r: i32, rl: i32) -> Result<i32, wasmi::Error> {
+    change(
+        caller,
+        (t, tl),
+        (r, rl),
+        "row",
+        codec::values_of,
+        |ctx, table, row| ctx.tx.insert_values_of(table, row),
+    )
 }
 
-fn delete(
-    mut caller: Ctx<'_, '_, '_>,
-    t: i32,
-    tl: i32,
-    k: i32,
-    kl: i32,
-) -> Result<i32, wasmi::Error> {
-    let (table, key) = (text(&mut caller, t, tl)?, bytes(&mut caller, k, kl)?);
-    let state = caller.data_mut();
-    let key = match decode(state, "key", codec::value_of(&key)) {
-        Ok(key) => key,
-        Err(status) => return Ok(status),
-    };
-    let done = state.ctx.tx.delete_row(&table, key).map(drop);
-    Ok(status(state, done))
+fn update(caller: Ctx<'_, '_, '_>, t: i32, tl: i32, r: i32, rl: i32) -> Result<i32, wasmi::Error> {
+    change(
+        caller,
+        (t, tl),
+        (r, rl),
+        "row",
+        codec::values_of,
+        |ctx, table, row| ctx.tx.update_values_of(table, row),
+    )
+}
+
+fn delete(caller: Ctx<'_, '_, '_>, t: i32, tl: i32, k: i32, kl: i32) -> Result<i32, wasmi::Error> {
+    change(
+        caller,
+        (t, tl),
+        (k, kl),
+        "key",
+        codec::value_of,
+        |ctx, table, key| ctx.tx.delete_row(table, key).map(drop),
+    )
 }
 
 /// Puts `result` (bytes for `read`) and answers its length.

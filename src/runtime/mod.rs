@@ -75,8 +75,10 @@ pub mod __derive {
     pub use super::typed::{check_len, field};
 }
 
+/// The examples of docs/RUNTIME.md, compiled and run as doc tests.
+#[cfg(doctest)]
 #[doc = include_str!("../../docs/RUNTIME.md")]
-pub mod guide {}
+pub struct RuntimeGuide;
 
 #[doc = include_str!("../../docs/MIGRATION_GUIDE.md")]
 pub mod migration_guide {}

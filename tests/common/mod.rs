@@ -246,3 +246,35 @@ pub fn set_file_size_limit(bytes: u64) {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
+
+/// Runs test `child` of this test binary (re-executed with `var` set to `dir`), reads the
+/// LSNs it prints as `ack LSN` lines, kills it with `SIGKILL` after `acks` of them, and
+/// returns the last LSN it acknowledged. Fails when the child ended by itself.
+pub fn kill_child_after(child: &str, var: &str, dir: &Path, acks: usize) -> interstice::Lsn {
+    use std::io::BufRead;
+    let mut process = Command::new(std::env::current_exe().unwrap())
+        .args([child, "--exact", "--nocapture", "--test-threads=1"])
+        .env(var, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (mut acked, mut seen, mut killed) = (interstice::Lsn::ZERO, 0, false);
+    let stdout = std::io::BufReader::new(process.stdout.take().unwrap());
+    for line in stdout.lines() {
+        if let Some(lsn) = line.unwrap().strip_prefix("ack ") {
+            acked = interstice::Lsn(lsn.parse().unwrap());
+            seen += 1;
+            if seen == acks && !killed {
+                process.kill().unwrap();
+                killed = true;
+            }
+        }
+    }
+    let status = process.wait().unwrap();
+    assert!(
+        killed && !status.success(),
+        "the child stopped by itself: {status}"
+    );
+    acked
+}
