@@ -355,6 +355,36 @@ fn a_new_build_of_a_module_is_a_logged_event() {
 }
 
 #[test]
+fn a_module_is_shared_between_threads() {
+    fn shared<T: Send + Sync>(_: &T) {}
+    let _turn = SERIAL.lock();
+    let module = std::sync::Arc::new(bank());
+    shared(&*module);
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = std::sync::Arc::new(open(dir.path()));
+    open_accounts(&module, &runtime, 4, 1000);
+    std::thread::scope(|scope| {
+        for t in 0..2u64 {
+            let (module, runtime) = (&module, &runtime);
+            scope.spawn(move || {
+                for i in 0..50u64 {
+                    let (from, to) = ((t + i) % 4, (t + i + 1) % 4);
+                    call(
+                        module,
+                        runtime,
+                        "transfer",
+                        vec![from.into(), to.into(), 1i64.into()],
+                    )
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let total: i64 = (0..4).map(|id| balance(&runtime, id).unwrap()).sum();
+    assert_eq!(total, 4000);
+}
+
+#[test]
 fn bad_modules_are_refused_saying_what_is_wrong() {
     for (module, expected) in [
         ("(module)", "no custom section"),
