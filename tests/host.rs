@@ -467,3 +467,49 @@ fn a_killed_module_caller_loses_no_acknowledged_call() {
         runtime.close().unwrap();
     }
 }
+
+#[test]
+fn a_module_adds_to_the_applications_constraints_and_a_reload_keeps_them() {
+    use interstice::runtime::{ColumnType, Error, Schema};
+    let _turn = SERIAL.lock();
+    let dir = tempfile::tempdir().unwrap();
+    // The application declares the bank's table itself, with a unique balance (a stand-in
+    // for any rule of its own).
+    let accounts = Schema::new("accounts", 1)
+        .column("id", ColumnType::U64)
+        .column("balance", ColumnType::I64)
+        .unique("balance");
+    let runtime = Runtime::open(RuntimeConfig::new(dir.path()).schema(accounts)).unwrap();
+    let module = bank();
+    call(
+        &module,
+        &runtime,
+        "open_account",
+        vec![1u64.into(), 100i64.into()],
+    )
+    .unwrap();
+    let twice = call(
+        &module,
+        &runtime,
+        "open_account",
+        vec![2u64.into(), 100i64.into()],
+    );
+    assert!(
+        matches!(&twice, Err(HostError::Call { failure: CallFailure::Refused(m), .. })
+            if m.contains("unique")),
+        "{twice:?}"
+    );
+    runtime.reload().unwrap();
+    let after_reload = runtime.transact(|tx| {
+        tx.insert_row(
+            "accounts",
+            interstice::runtime::Row::new()
+                .with("id", 3)
+                .with("balance", 100),
+        )
+    });
+    assert!(
+        matches!(after_reload, Err(Error::UniqueViolation { .. })),
+        "{after_reload:?}"
+    );
+}

@@ -502,3 +502,30 @@ fn adding_columns_never_skips_a_registered_migration_or_breaks_a_unique_column()
     let runtime = open(dir.path(), v1()).unwrap();
     assert!(runtime.audit_trail().is_empty());
 }
+
+#[test]
+fn a_unique_column_over_rows_that_share_a_value_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = open(dir.path(), v1()).unwrap();
+    runtime
+        .transact(|tx| {
+            tx.insert_row("items", Row::new().with("id", 1).with("name", "same"))?;
+            tx.insert_row("items", Row::new().with("id", 2).with("name", "same"))
+        })
+        .unwrap();
+    runtime.close().unwrap();
+    let refused = open(dir.path(), v1().unique("name"));
+    assert!(
+        matches!(&refused, Err(Error::InvalidSchema { reason, .. })
+            if reason.contains("keys 1 and 2 both hold \"same\"")),
+        "{refused:?}"
+    );
+    // A stale registration past the code's version does not stop adding a column.
+    let stale = Migrations::new().rows("items", 1, 5, "someday", Ok);
+    let v2 = v1_to(2).nullable_column("note", ColumnType::Str);
+    let runtime = Runtime::open(RuntimeConfig::new(dir.path()).schema(v2).migrations(stale));
+    assert_eq!(
+        runtime.unwrap().audit_trail()[0].migration,
+        "add columns note"
+    );
+}

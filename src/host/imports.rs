@@ -153,6 +153,7 @@ fn decode<T>(
     decoded: Result<T, String>,
 ) -> Result<T, i32> {
     decoded.map_err(|reason| {
+        state.result.clear();
         state.last_error = Some(format!("{what}: {reason}"));
         FAILED
     })
@@ -257,6 +258,8 @@ fn get(mut caller: Ctx<'_, '_, '_>, t: i32, tl: i32, k: i32, kl: i32) -> Result<
 
 fn scan(mut caller: Ctx<'_, '_, '_>, t: i32, tl: i32) -> Result<i32, wasmi::Error> {
     let table = text(&mut caller, t, tl)?;
+    let examined = caller.data().ctx.tx.rows_examined(&table, None);
+    charge(&mut caller, examined)?;
     let state = caller.data_mut();
     let rows = state
         .ctx
@@ -282,6 +285,8 @@ fn filter(
         text(&mut caller, c, cl)?,
         bytes(&mut caller, v, vl)?,
     );
+    let examined = caller.data().ctx.tx.rows_examined(&table, Some(&column));
+    charge(&mut caller, examined)?;
     let state = caller.data_mut();
     let value = match decode(state, "value", codec::value_of(&value)) {
         Ok(value) => value,
@@ -315,12 +320,13 @@ fn log(mut caller: Ctx<'_, '_, '_>, ptr: i32, len: i32) -> Result<(), wasmi::Err
     let room = LOG_BYTES_MAX.saturating_sub(caller.data().logs_kept);
     let wanted = usize::try_from(len).unwrap_or(0);
     let take = i32::try_from(wanted.min(room)).unwrap_or(0);
-    let message = String::from_utf8_lossy(&bytes(&mut caller, ptr, take)?).into_owned();
+    let raw = bytes(&mut caller, ptr, take)?;
     let state = caller.data_mut();
     state.logs_dropped += wanted - wanted.min(room);
-    if !message.is_empty() {
-        state.logs_kept += message.len();
-        state.logs.push(message);
+    if !raw.is_empty() {
+        // Counted as the module's bytes, before invalid UTF-8 is replaced.
+        state.logs_kept += raw.len();
+        state.logs.push(String::from_utf8_lossy(&raw).into_owned());
     }
     Ok(())
 }

@@ -123,8 +123,13 @@ impl Runtime {
     ) -> std::result::Result<Lsn, Failure<X>> {
         let mut info = info;
         let ((), lsn) = self.commit(|tables| {
-            // Taken under the tables' lock: calls' timestamps follow their LSNs.
-            info.timestamp = Timestamp::now();
+            // Taken under the tables' lock, and never below the last call's: calls'
+            // timestamps follow their LSNs while the runtime runs, whatever the clock does.
+            let now = Timestamp::now()
+                .0
+                .max(self.last_call.load(Ordering::Relaxed));
+            self.last_call.store(now, Ordering::Relaxed);
+            info.timestamp = Timestamp(now);
             panic::catch_unwind(AssertUnwindSafe(|| {
                 let mut ctx = ReducerContext::new(Tx::new(tables), &info);
                 run(&mut ctx)?;

@@ -203,7 +203,7 @@ impl Migrations {
     fn any_between(&self, table: &str, from: u32, to: u32) -> bool {
         self.list
             .iter()
-            .any(|m| m.table == table && (from..to).contains(&m.from))
+            .any(|m| m.table == table && (from..to).contains(&m.from) && m.to <= to)
     }
 
     /// The first registration that does not go to a newer version, as an error.

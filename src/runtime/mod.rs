@@ -169,6 +169,10 @@ pub struct Runtime {
     reducers: reducer::Registry,
     /// Where the seeds of reducer calls come from.
     seeds: AtomicU64,
+    /// The timestamp of the last reducer call (written under the tables' lock).
+    last_call: AtomicU64,
+    /// Tables declared after open (by a module host), with their in-memory parts.
+    declared: Mutex<Vec<Schema>>,
     /// Tells this runtime from every other of the process (for hosts' caches).
     #[cfg_attr(not(feature = "wasm"), allow(dead_code))]
     instance: u64,
@@ -210,6 +214,8 @@ impl Runtime {
             reducers: config.reducers,
             seeds: AtomicU64::new(Timestamp::now().0 ^ u64::from(std::process::id()) << 40),
             instance: INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            last_call: AtomicU64::new(0),
+            declared: Mutex::new(Vec::new()),
         }
     }
 
@@ -406,23 +412,35 @@ impl Runtime {
         schema.validate()?;
         let lsn = {
             let mut state = self.state.write();
+            // Indexes and unique columns live in memory: the table gets this declaration's
+            // added to what it has (the application's), and reloads keep them.
             if let Some(table) = state.tables.named(schema.name()) {
                 table.schema().check_same(schema)?;
-                // Indexes and unique columns live in memory: a reopened runtime has them
-                // only from whoever declares the table again.
+                let joint = Schema::clone(table.schema()).with_extras_added(schema);
                 let id = state.tables.id(schema.name())?;
-                state.tables.get_mut(id).set_extras(schema);
+                state.tables.get_mut(id).set_extras(&joint)?;
+                self.declare(joint);
                 return Ok(None);
             }
             let lsn = self.log.append(&record::encode_schema(schema))?;
             let id = state.tables.define(schema.clone());
-            state.tables.get_mut(id).set_extras(schema);
+            state.tables.get_mut(id).set_extras(schema)?;
+            self.declare(schema.clone());
             lsn
         };
         if self.durability == Durability::EveryAppend {
             self.log.sync_to(lsn)?;
         }
         Ok(Some(lsn))
+    }
+
+    /// Keeps `schema` (a table and its in-memory parts) among those declared after open, so
+    /// that a reload gives them back.
+    #[cfg(feature = "wasm")]
+    fn declare(&self, schema: Schema) {
+        let mut declared = self.declared.lock();
+        declared.retain(|s| s.name() != schema.name());
+        declared.push(schema);
     }
 
     /// The schema `table` has now.

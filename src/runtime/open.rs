@@ -38,6 +38,23 @@ pub struct OpenReport {
     pub replay_time: std::time::Duration,
 }
 
+/// The replay flag, set while it lives: lowered on every way out, a replay hook's panic
+/// included.
+pub(super) struct Replaying<'f>(&'f super::ReplayFlag);
+
+impl<'f> Replaying<'f> {
+    pub(super) fn start(flag: &'f super::ReplayFlag) -> Replaying<'f> {
+        flag.set(true);
+        Replaying(flag)
+    }
+}
+
+impl Drop for Replaying<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
 /// Tables replayed from a log, and where the replay stands.
 struct Rebuilt {
     tables: Tables,
@@ -104,7 +121,7 @@ impl Runtime {
     /// be installed over it, writing nothing.
     fn probe(&self) -> Result<Rebuilt> {
         let started = std::time::Instant::now();
-        self.replaying.set(true);
+        let replaying = Replaying::start(&self.replaying);
         let probed = self.replay_log().and_then(|mut rebuilt| {
             let upgrade = migrate::plan(&rebuilt.tables, &self.schemas, &self.migrations)?;
             let options = self.log.options();
@@ -112,10 +129,11 @@ impl Runtime {
                 .check_batch(&upgrade.records)
                 .map_err(|e| too_large(e, &upgrade, options.segment_size))?;
             rebuilt.upgrade = Some(upgrade);
-            rebuilt.fingerprint = self.fingerprint(rebuilt.last)?;
+            // Unreadable, it only turns the reuse off.
+            rebuilt.fingerprint = self.fingerprint(rebuilt.last).ok().flatten();
             Ok(rebuilt)
         });
-        self.replaying.set(false);
+        drop(replaying);
         let mut probed = probed?;
         probed.report.replay_time = started.elapsed();
         Ok(probed)
@@ -127,7 +145,7 @@ impl Runtime {
     fn restore(&self, probed: Option<Rebuilt>) -> Result<()> {
         let mut state = self.state.write();
         let started = std::time::Instant::now();
-        self.replaying.set(true);
+        let replaying = Replaying::start(&self.replaying);
         self.hub.clear();
         let rebuilt = match probed {
             Some(probed)
@@ -140,7 +158,7 @@ impl Runtime {
             _ => self.replay_log(),
         }
         .and_then(|rebuilt| self.install(rebuilt));
-        self.replaying.set(false);
+        drop(replaying);
         let Rebuilt {
             tables,
             audit,
@@ -240,7 +258,14 @@ impl Runtime {
         }
         for schema in &self.schemas {
             let id = tables.id(schema.name())?;
-            tables.get_mut(id).set_extras(schema);
+            tables.get_mut(id).set_extras(schema)?;
+        }
+        // Tables declared after open (by a module host) keep their in-memory parts.
+        for schema in self.declared.lock().iter() {
+            if let Ok(id) = tables.id(schema.name()) {
+                let joint = Schema::clone(tables.get(id).schema()).with_extras_added(schema);
+                tables.get_mut(id).set_extras(&joint)?;
+            }
         }
         Ok(rebuilt)
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::open::{replay_one, validate_schemas};
+use super::open::{Replaying, replay_one, validate_schemas};
 use super::record::{self, Replayed};
 use super::{Error, Result, Runtime, RuntimeConfig};
 use crate::{Durability, FollowMode, Log, Lsn, Record};
@@ -160,7 +160,7 @@ impl Runtime {
         let (mut last, mut tables, mut audit) = start;
         let mut state = self.state.write();
         let started = Instant::now();
-        self.replaying.set(true);
+        let replaying = Replaying::start(&self.replaying);
         let walked = (|| {
             while let Some(record) = follower.try_next()? {
                 last = record.lsn;
@@ -169,12 +169,12 @@ impl Runtime {
             }
             Ok::<(), Error>(())
         })();
-        self.replaying.set(false);
+        drop(replaying);
         walked?;
         for schema in &self.schemas {
             let id = tables.id(schema.name())?;
             tables.get(id).schema().check_same(schema)?;
-            tables.get_mut(id).set_extras(schema);
+            tables.get_mut(id).set_extras(schema)?;
         }
         report.replay_time = started.elapsed();
         state.tables = tables;

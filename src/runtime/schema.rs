@@ -443,6 +443,29 @@ impl Schema {
         self
     }
 
+    /// This schema's in-memory parts with `other`'s added: indexes and unique columns of
+    /// either, `auto_inc` if either has it, defaults of either (this one's first). What two
+    /// declarations of one table (the application's and a module's) make together.
+    pub(crate) fn with_extras_added(mut self, other: &Schema) -> Schema {
+        for index in &other.indexes {
+            if !self.indexes.contains(index) {
+                self.indexes.push(index.clone());
+            }
+        }
+        for unique in &other.unique {
+            if !self.unique.contains(unique) {
+                self.unique.push(unique.clone());
+            }
+        }
+        self.auto_inc |= other.auto_inc;
+        for (name, value) in &other.defaults {
+            if self.default_of(name).is_none() {
+                self.defaults.push((name.clone(), value.clone()));
+            }
+        }
+        self
+    }
+
     /// True when `declared`'s in-memory parts are this schema's.
     pub(crate) fn has_extras_of(&self, declared: &Schema) -> bool {
         self.indexes == declared.indexes

@@ -188,19 +188,23 @@ impl Table {
     }
 
     /// True when lookups by `column` go through an index.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "wasm"))]
     pub fn is_indexed(&self, column: usize) -> bool {
         self.indexes.iter().any(|i| i.column == column)
     }
 
     /// Takes `declared`'s in-memory parts (indexes, unique columns, `auto_inc`, defaults;
     /// same shape) and rebuilds the indexes.
-    pub fn set_extras(&mut self, declared: &Schema) {
+    ///
+    /// # Errors
+    /// `Error::InvalidSchema` when rows already break a column declared unique; the table is
+    /// left as it was.
+    pub fn set_extras(&mut self, declared: &Schema) -> Result<()> {
         if self.schema.has_extras_of(declared) {
-            return;
+            return Ok(());
         }
         let schema = Schema::clone(&self.schema).with_extras_of(declared);
-        self.indexes = index_columns(&schema)
+        let indexes: Vec<Index> = index_columns(&schema)
             .map(|column| {
                 let mut keys: BTreeMap<Value, BTreeSet<Value>> = BTreeMap::new();
                 for (key, values) in &self.rows {
@@ -211,8 +215,32 @@ impl Table {
                 Index { column, keys }
             })
             .collect();
-        self.unique = unique_columns(&schema);
+        let unique = unique_columns(&schema);
+        for &column in &unique {
+            let index = indexes.iter().find(|i| i.column == column);
+            let shared = index.and_then(|index| {
+                index
+                    .keys
+                    .iter()
+                    .find(|(value, keys)| !value.is_null() && keys.len() > 1)
+            });
+            if let Some((value, keys)) = shared {
+                let keys: Vec<String> = keys.iter().take(2).map(ToString::to_string).collect();
+                return Err(Error::InvalidSchema {
+                    table: schema.name().to_owned(),
+                    reason: format!(
+                        "column {:?} is declared unique, but keys {} and {} both hold {value}",
+                        schema.columns()[column].name,
+                        keys[0],
+                        keys[1]
+                    ),
+                });
+            }
+        }
+        self.indexes = indexes;
+        self.unique = unique;
         self.schema = Arc::new(schema);
+        Ok(())
     }
 
     /// The row with names from the schema.
@@ -469,7 +497,7 @@ mod tests {
                 .column("id", ColumnType::U64)
                 .index("age"),
         );
-        table.set_extras(&declared);
+        table.set_extras(&declared).unwrap();
         assert!(!table.is_indexed(1));
         assert!(table.is_indexed(2));
         assert_eq!(table.lookup(2, &Value::Null), [&Value::U64(1)]);

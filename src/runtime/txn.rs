@@ -573,6 +573,24 @@ impl Tx<'_> {
             .collect())
     }
 
+    /// The rows a scan of `table` (with `column`, a filter by it) examines: the committed
+    /// ones unless an index answers, and this transaction's. What a module is charged first.
+    pub(crate) fn rows_examined(&self, table: &str, column: Option<&str>) -> usize {
+        let Ok(id) = self.committed.id(table) else {
+            return 0;
+        };
+        let t = self.committed.get(id);
+        let indexed = column
+            .and_then(|c| t.schema().position(c))
+            .is_some_and(|position| t.is_indexed(position));
+        let pending = self
+            .overlay
+            .range((id, Value::Null)..)
+            .take_while(|((table_id, _), _)| *table_id == id)
+            .count();
+        if indexed { pending } else { t.len() + pending }
+    }
+
     /// `values` (in column order) converted to table `id`'s column types and checked.
     fn conform_values(&self, id: usize, values: Vec<Value>) -> Result<Vec<Value>> {
         let schema = self.committed.get(id).schema();
