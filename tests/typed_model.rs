@@ -115,7 +115,8 @@ proptest! {
                             Op::Update(id, e) => tx.update(Person { id: *id, email: email(*e) }),
                             Op::Delete(id) => tx.delete::<Person>(id).map(drop),
                         };
-                        assert_eq!(got.as_ref().map_err(kind), expected.as_ref().map_err(|e| *e), "{op:?}");
+                        let got = got.as_ref().map_err(kind);
+                        assert_eq!(got, expected.as_ref().map_err(|e| *e), "{op:?}");
                     }
                     let seen: BTreeMap<u64, Option<String>> = tx
                         .scan::<Person>()?
