@@ -453,8 +453,11 @@ fn a_killed_module_caller_loses_no_acknowledged_call() {
     let _turn = SERIAL.lock();
     let dir = tempfile::tempdir().unwrap();
     for round in 0..3 {
-        let acked =
-            common::kill_child_after("child_module_caller", DIR_VAR, dir.path(), 30 + 50 * round);
+        let mut acked = Lsn::ZERO;
+        let acks = 30 + 50 * round;
+        common::kill_child_after("child_module_caller", DIR_VAR, dir.path(), acks, |line| {
+            common::acked_lsn(line).map(|lsn| acked = lsn).is_some()
+        });
         let before = host::metrics();
         let runtime = open(dir.path());
         assert_eq!(host::metrics(), before, "replay ran WASM");

@@ -7,10 +7,10 @@
 //! after the restart.
 #![cfg(feature = "openraft")]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use interstice::Options;
 use interstice::raft::LogStore;
@@ -116,35 +116,9 @@ impl Acked {
 
 /// Runs the child until it has acknowledged `acks` batches and kills it.
 fn run_child_and_kill(dir: &Path, acks: usize, acked: &mut Acked) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child_appender",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(DIR_VAR, dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = 0;
-    let mut killed = false;
-    for line in stdout.lines() {
-        if acked.apply(&line.unwrap()) {
-            seen += 1;
-        }
-        if seen == acks && !killed {
-            child.kill().unwrap();
-            killed = true;
-        }
-    }
-    let status = child.wait().unwrap();
-    assert!(
-        killed && !status.success(),
-        "the child ran to completion: {status}"
-    );
+    common::kill_child_after("child_appender", DIR_VAR, dir, acks, |line| {
+        acked.apply(line)
+    });
 }
 
 /// Checks the reopened store: the acknowledged entries are all there, contiguous from the

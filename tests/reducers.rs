@@ -365,7 +365,11 @@ fn a_killed_caller_loses_no_acknowledged_call_and_leaves_none_half_done() {
     let _turn = SERIAL.lock();
     let dir = tempfile::tempdir().unwrap();
     for round in 0..4 {
-        let acked = common::kill_child_after("child_caller", DIR_VAR, dir.path(), 40 + 60 * round);
+        let mut acked = Lsn::ZERO;
+        let acks = 40 + 60 * round;
+        common::kill_child_after("child_caller", DIR_VAR, dir.path(), acks, |line| {
+            common::acked_lsn(line).map(|lsn| acked = lsn).is_some()
+        });
         let runs = RUNS.load(Ordering::SeqCst);
         let runtime = Runtime::open(crash_config(dir.path())).unwrap();
         assert_eq!(RUNS.load(Ordering::SeqCst), runs, "replay ran a reducer");

@@ -4,9 +4,9 @@
 //! reopens the runtime, and checks that the state is exactly the fold of the acknowledged
 //! transfers (plus, at most, the one in flight when the child died).
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use interstice::runtime::{ColumnType, Row, Runtime, RuntimeConfig, Schema, Value};
 use interstice::{Durability, Options};
@@ -107,33 +107,12 @@ fn child_writer() {
 /// Runs the child until it has acknowledged `acks` more transfers, kills it, and returns the
 /// highest transfer id it acknowledged.
 fn run_child_and_kill(dir: &Path, acks: usize) -> Option<u64> {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["child_writer", "--exact", "--nocapture", "--test-threads=1"])
-        .env(DIR_VAR, dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
     let mut last = None;
-    let mut seen = 0;
-    let mut killed = false;
-    for line in stdout.lines() {
-        let line = line.unwrap();
-        if let Some(id) = line.strip_prefix("ack ") {
-            last = Some(id.parse().unwrap());
-            seen += 1;
-        }
-        if seen == acks && !killed {
-            child.kill().unwrap();
-            killed = true;
-        }
-    }
-    let status = child.wait().unwrap();
-    assert!(
-        killed && !status.success(),
-        "the child ran to completion: {status}"
-    );
+    common::kill_child_after("child_writer", DIR_VAR, dir, acks, |line| {
+        let id = line.strip_prefix("ack ").map(|id| id.parse().unwrap());
+        last = id.or(last);
+        id.is_some()
+    });
     last
 }
 

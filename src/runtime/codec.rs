@@ -14,6 +14,17 @@ const TAG_F64: u8 = 5;
 const TAG_STR: u8 = 6;
 const TAG_BYTES: u8 = 7;
 
+/// `bytes` in lower-case hex, two digits a byte.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(2 * bytes.len()), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
 /// Bytes of `v` as a varint.
 pub fn varint_len(mut v: u64) -> usize {
     let mut n = 1;

@@ -23,7 +23,7 @@
 //! # Ok::<(), interstice::runtime::Error>(())
 //! ```
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::path::Path;
 
 use serde_json::{Map, Value as Json, json};
@@ -375,12 +375,6 @@ pub fn value_json(value: &Value) -> Json {
             serde_json::Number::from_f64(*v).map_or(json!(v.to_string()), Json::Number)
         }
         Value::Str(s) => json!(s),
-        Value::Bytes(b) => {
-            let mut hex = String::with_capacity(2 * b.len());
-            for byte in b {
-                let _ = write!(hex, "{byte:02x}");
-            }
-            json!(hex)
-        }
+        Value::Bytes(b) => json!(super::codec::hex(b)),
     }
 }

@@ -197,13 +197,7 @@ impl ModuleRef {
     /// The hash in hex.
     #[must_use]
     pub fn hash_hex(&self) -> String {
-        use std::fmt::Write as _;
-        self.hash
-            .iter()
-            .fold(String::with_capacity(32), |mut hex, byte| {
-                let _ = write!(hex, "{byte:02x}");
-                hex
-            })
+        super::codec::hex(&self.hash)
     }
 }
 

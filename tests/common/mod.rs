@@ -247,10 +247,17 @@ pub fn set_file_size_limit(bytes: u64) {
     }
 }
 
-/// Runs test `child` of this test binary (re-executed with `var` set to `dir`), reads the
-/// LSNs it prints as `ack LSN` lines, kills it with `SIGKILL` after `acks` of them, and
-/// returns the last LSN it acknowledged. Fails when the child ended by itself.
-pub fn kill_child_after(child: &str, var: &str, dir: &Path, acks: usize) -> interstice::Lsn {
+/// Runs test `child` of this test binary (re-executed with `var` set to `dir`), hands each
+/// line it prints to `on_line` (true for an acknowledgement), kills it with `SIGKILL` after
+/// `acks` acknowledgements, and reads what it printed up to its death. Fails when the child
+/// ended by itself.
+pub fn kill_child_after(
+    child: &str,
+    var: &str,
+    dir: &Path,
+    acks: usize,
+    mut on_line: impl FnMut(&str) -> bool,
+) {
     use std::io::BufRead;
     let mut process = Command::new(std::env::current_exe().unwrap())
         .args([child, "--exact", "--nocapture", "--test-threads=1"])
@@ -259,22 +266,26 @@ pub fn kill_child_after(child: &str, var: &str, dir: &Path, acks: usize) -> inte
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let (mut acked, mut seen, mut killed) = (interstice::Lsn::ZERO, 0, false);
+    let (mut seen, mut killed) = (0, false);
     let stdout = std::io::BufReader::new(process.stdout.take().unwrap());
     for line in stdout.lines() {
-        if let Some(lsn) = line.unwrap().strip_prefix("ack ") {
-            acked = interstice::Lsn(lsn.parse().unwrap());
+        if on_line(&line.unwrap()) {
             seen += 1;
-            if seen == acks && !killed {
-                process.kill().unwrap();
-                killed = true;
-            }
+        }
+        if seen == acks && !killed {
+            process.kill().unwrap();
+            killed = true;
         }
     }
     let status = process.wait().unwrap();
     assert!(
         killed && !status.success(),
-        "the child stopped by itself: {status}"
+        "the child ran to completion: {status}"
     );
-    acked
+}
+
+/// `line`'s LSN when it is `ack LSN`.
+pub fn acked_lsn(line: &str) -> Option<interstice::Lsn> {
+    line.strip_prefix("ack ")
+        .map(|lsn| interstice::Lsn(lsn.parse().unwrap()))
 }
